@@ -1,0 +1,346 @@
+/* main.c: historiand's entry point: options, configuration, start-up, signals and orderly shutdown.
+ * Signals are blocked in every thread and taken synchronously by the main thread with sigwaitinfo, so no handler runs
+ * async-signal code. Exit status: 0 clean stop, 1 fatal runtime error, 2 usage or configuration error. */
+#define _GNU_SOURCE
+#include "hs_autoconf.h" /* PACKAGE_VERSION */
+
+#include <errno.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "lib/clock.h"
+#include "lib/hs_error.h"
+#include "lib/log.h"
+#include "lib/sdnotify.h"
+#include "server/config.h"
+#include "storage/datadir.h"
+#include "web/http.h"
+
+#define EXIT_FATAL 1
+#define EXIT_USAGE 2
+
+struct options {
+	const char *config_path;
+	bool print_config;
+	/* overrides, applied after the file; NULL when not given */
+	const char *data_dir, *http, *mqtt, *udp, *log_level, *log_file;
+};
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"Usage: historiand [OPTION]...\n"
+		"Run the historian daemon in the foreground.\n"
+		"\n"
+		"  -c, --config FILE        read configuration from FILE (INI; see historiand.conf(5))\n"
+		"  -d, --data-dir DIR       data directory (default ./var)\n"
+		"      --http ADDR:PORT|off HTTP API listener (default 127.0.0.1:8080)\n"
+		"      --mqtt ADDR:PORT|off MQTT endpoint (default 127.0.0.1:1883)\n"
+		"      --udp ADDR:PORT|off  UDP line-protocol listener (default 127.0.0.1:8089)\n"
+		"  -l, --log-level LEVEL    error, warn, info or debug (default info)\n"
+		"      --log-file FILE      log to FILE instead of stderr; SIGHUP reopens it\n"
+		"      --print-config       print the effective configuration and exit\n"
+		"  -h, --help               show this help and exit\n"
+		"  -V, --version            show the version and exit\n"
+		"\n"
+		"Options override the configuration file. Exit status: 0 after a clean stop,\n"
+		"1 on a fatal error, 2 on a usage or configuration error.\n"
+		"See historiand(8).\n");
+}
+
+/* Returns -1 to go on, or an exit status. */
+static int parse_args(int argc, char **argv, struct options *opt)
+{
+	enum { OPT_HTTP = 256, OPT_MQTT, OPT_UDP, OPT_LOG_FILE, OPT_PRINT_CONFIG };
+	static const struct option longopts[] = {
+		{"config", required_argument, NULL, 'c'},
+		{"data-dir", required_argument, NULL, 'd'},
+		{"http", required_argument, NULL, OPT_HTTP},
+		{"mqtt", required_argument, NULL, OPT_MQTT},
+		{"udp", required_argument, NULL, OPT_UDP},
+		{"log-level", required_argument, NULL, 'l'},
+		{"log-file", required_argument, NULL, OPT_LOG_FILE},
+		{"print-config", no_argument, NULL, OPT_PRINT_CONFIG},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
+		{NULL, 0, NULL, 0},
+	};
+	int c;
+
+	while ((c = getopt_long(argc, argv, "c:d:l:hV", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'c': opt->config_path = optarg; break;
+		case 'd': opt->data_dir = optarg; break;
+		case OPT_HTTP: opt->http = optarg; break;
+		case OPT_MQTT: opt->mqtt = optarg; break;
+		case OPT_UDP: opt->udp = optarg; break;
+		case 'l': opt->log_level = optarg; break;
+		case OPT_LOG_FILE: opt->log_file = optarg; break;
+		case OPT_PRINT_CONFIG: opt->print_config = true; break;
+		case 'h': usage(stdout); return EXIT_SUCCESS;
+		case 'V': printf("historiand %s\n", PACKAGE_VERSION); return EXIT_SUCCESS;
+		default:
+			fprintf(stderr, "Try 'historiand --help' for more information.\n");
+			return EXIT_USAGE;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "historiand: unexpected argument '%s'\nTry 'historiand --help' for more information.\n",
+			argv[optind]);
+		return EXIT_USAGE;
+	}
+	return -1;
+}
+
+/* The file, then the overrides, then the cross-key rules. */
+static int load_config(const struct options *opt, struct hs_config *cfg)
+{
+	const struct { const char *value, *section, *key, *option; } overrides[] = {
+		{opt->data_dir, "general", "data_dir", "--data-dir"},
+		{opt->log_level, "general", "log_level", "--log-level"},
+		{opt->log_file, "general", "log_file", "--log-file"},
+		{opt->http, "http", "listen", "--http"},
+		{opt->mqtt, "mqtt", "listen", "--mqtt"},
+		{opt->udp, "udp", "listen", "--udp"},
+	};
+	char err[CONFIG_ERROR_MAX];
+	int rc;
+
+	rc = config_init(cfg);
+	if (rc != 0) {
+		fprintf(stderr, "historiand: cannot set up configuration: %s\n", hs_strerror(rc));
+		return EXIT_FATAL;
+	}
+	if (opt->config_path && (rc = config_load_file(cfg, opt->config_path, err)) != 0)
+		goto bad;
+	for (size_t i = 0; i < sizeof overrides / sizeof overrides[0]; i++) {
+		if (!overrides[i].value)
+			continue;
+		rc = config_set(cfg, overrides[i].section, overrides[i].key, overrides[i].value,
+				overrides[i].option, err);
+		if (rc != 0)
+			goto bad;
+	}
+	rc = config_validate(cfg, err);
+	if (rc != 0)
+		goto bad;
+	return -1;
+bad:
+	if (rc == -ENOMEM)
+		fprintf(stderr, "historiand: out of memory reading the configuration\n");
+	else
+		fprintf(stderr, "historiand: %s\n", err);
+	return EXIT_USAGE;
+}
+
+struct watchdog {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool done;
+	uint64_t timeout_ms;
+};
+
+/* Shutdown must end in bounded time even if a worker hangs in a syscall:
+ * past the deadline this thread ends the process itself. */
+static void *watchdog_main(void *arg)
+{
+	struct watchdog *w = arg;
+	struct timespec until;
+	int rc = 0;
+
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_sec += (time_t)(w->timeout_ms / 1000);
+	until.tv_nsec += (long)(w->timeout_ms % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&w->lock);
+	while (!w->done && rc != ETIMEDOUT)
+		rc = pthread_cond_timedwait(&w->cond, &w->lock, &until);
+	pthread_mutex_unlock(&w->lock);
+	if (!w->done) {
+		log_error("main", "shutdown did not finish within %llu ms; exiting now",
+			  (unsigned long long)w->timeout_ms);
+		_exit(EXIT_FATAL);
+	}
+	return NULL;
+}
+
+/* Wait for SIGTERM or SIGINT, reopening the log file on SIGHUP. */
+static int wait_for_stop(const sigset_t *sigs)
+{
+	for (;;) {
+		siginfo_t info;
+		int sig = sigwaitinfo(sigs, &info);
+		if (sig < 0) {
+			if (errno == EINTR)
+				continue;
+			log_error("main", "sigwaitinfo: %s", hs_strerror(-errno));
+			return SIGTERM;
+		}
+		if (sig == SIGHUP) {
+			int rc = log_reopen();
+			if (!log_to_file())
+				log_info("main", "SIGHUP: logging to stderr, nothing to reopen");
+			else if (rc != 0)
+				log_error("main", "SIGHUP: cannot reopen log file: %s", hs_strerror(rc));
+			else
+				log_info("main", "SIGHUP: log file reopened");
+			continue;
+		}
+		return sig;
+	}
+}
+
+/* Stop accepting, let requests in flight finish, close. */
+static int stop_services(struct http_server *http, uint64_t timeout_ms)
+{
+	struct watchdog w = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false,
+			     timeout_ms + 1000};
+	uint64_t deadline = clock_mono_ns() + timeout_ms * 1000000u;
+	pthread_condattr_t attr;
+	pthread_t thread;
+	bool have_watchdog;
+	unsigned busy = 0;
+
+	/* A wall-clock jump (NTP) must not move the deadline. */
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&w.cond, &attr);
+	pthread_condattr_destroy(&attr);
+	have_watchdog = pthread_create(&thread, NULL, watchdog_main, &w) == 0;
+	if (!have_watchdog)
+		log_warn("main", "cannot start the shutdown watchdog; stopping without it");
+	if (http) {
+		http_server_quiesce(http);
+		busy = http_server_wait_idle(http, deadline);
+		if (busy)
+			log_warn("http", "%u requests still in flight after %llu ms; closing them", busy,
+				 (unsigned long long)timeout_ms);
+		http_server_stop(http);
+	}
+	if (have_watchdog) {
+		pthread_mutex_lock(&w.lock);
+		w.done = true;
+		pthread_cond_signal(&w.cond);
+		pthread_mutex_unlock(&w.lock);
+		pthread_join(thread, NULL);
+	}
+	pthread_cond_destroy(&w.cond);
+	return busy ? EXIT_FATAL : EXIT_SUCCESS;
+}
+
+static void note_unbuilt_listener(const char *name, const struct net_addr *addr)
+{
+	if (!addr->off)
+		log_warn(name, "%s ingest is not part of this version yet; %s is not opened", name,
+			 addr->text);
+}
+
+/* Tell systemd (Type=notify) we serve; STATUS lists each open listener as
+ * "NAME ADDRESS", which also lets tests learn ports the kernel picked. */
+static void notify_ready(const struct http_server *http)
+{
+	char state[256];
+	int rc;
+
+	snprintf(state, sizeof state, "READY=1\nMAINPID=%ld\nSTATUS=ready; http %s", (long)getpid(),
+		 http ? http_server_address(http) : "off");
+	rc = sd_notify_send(state);
+	if (rc < 0)
+		log_warn("main", "cannot notify systemd of readiness: %s", hs_strerror(rc));
+}
+
+static int run(const struct hs_config *cfg, const sigset_t *sigs)
+{
+	struct datadir *dir = NULL;
+	struct http_server *http = NULL;
+	struct http_app app = {.version = PACKAGE_VERSION};
+	char err[DATADIR_ERROR_MAX > HTTP_ERROR_MAX ? DATADIR_ERROR_MAX : HTTP_ERROR_MAX];
+	int rc, sig, status = EXIT_FATAL;
+
+	app.start_unix_ns = clock_real_ns();
+	app.start_mono_ns = clock_mono_ns();
+	log_info("main", "historiand %s starting (pid %ld)", PACKAGE_VERSION, (long)getpid());
+	rc = datadir_open(cfg->data_dir, &dir, err);
+	if (rc != 0) {
+		log_error("main", "%s", err);
+		goto out;
+	}
+	app.data_dir = datadir_path(dir);
+	log_info("main", "data directory %s", app.data_dir);
+	if (!cfg->http_listen.off) {
+		struct http_options hopts = {cfg->http_listen, cfg->http_threads,
+					     cfg->http_connection_timeout_ms, cfg->http_max_connections};
+		rc = http_server_start(&hopts, &app, &http, err);
+		if (rc != 0) {
+			log_error("main", "%s", err);
+			goto out;
+		}
+		log_info("http", "listening on %s (%u threads)", http_server_address(http),
+			 cfg->http_threads);
+	}
+	note_unbuilt_listener("mqtt", &cfg->mqtt_listen);
+	note_unbuilt_listener("udp", &cfg->udp_listen);
+	log_info("main", "ready");
+	notify_ready(http);
+
+	sig = wait_for_stop(sigs);
+	sd_notify_send("STOPPING=1\nSTATUS=shutting down");
+	log_info("main", "%s received; shutting down (timeout %llu ms)",
+		 sig == SIGINT ? "SIGINT" : "SIGTERM", (unsigned long long)cfg->shutdown_timeout_ms);
+	status = stop_services(http, cfg->shutdown_timeout_ms);
+	http = NULL;
+	log_info("main", "stopped%s", status == EXIT_SUCCESS ? " cleanly" : " with requests cut off");
+out:
+	http_server_stop(http);
+	datadir_close(dir);
+	return status;
+}
+
+int main(int argc, char **argv)
+{
+	struct options opt = {0};
+	struct hs_config cfg;
+	sigset_t sigs;
+	int status, rc;
+
+	status = parse_args(argc, argv, &opt);
+	if (status >= 0)
+		return status;
+	status = load_config(&opt, &cfg);
+	if (status >= 0) {
+		config_free(&cfg);
+		return status;
+	}
+	if (opt.print_config) {
+		config_print(&cfg, stdout);
+		config_free(&cfg);
+		return EXIT_SUCCESS;
+	}
+	log_set_level(cfg.log_level);
+	rc = log_open(cfg.log_file);
+	if (rc != 0) {
+		fprintf(stderr, "historiand: log file %s: %s\n", cfg.log_file, hs_strerror(rc));
+		config_free(&cfg);
+		return EXIT_FATAL;
+	}
+	/* Block before any thread starts so every thread inherits the mask. */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	status = run(&cfg, &sigs);
+	log_close();
+	config_free(&cfg);
+	return status;
+}

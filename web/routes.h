@@ -1,0 +1,12 @@
+/* routes.h: the handlers named in web/routes.c's route table.
+ * Each runs on a libmicrohttpd worker thread and queues exactly one reply. */
+#ifndef HS_ROUTES_H
+#define HS_ROUTES_H
+
+#include "web/http_request.h"
+
+/* web/routes_ops.c: operations endpoints */
+enum MHD_Result route_health(struct http_request *req);
+enum MHD_Result route_metrics(struct http_request *req);
+
+#endif
