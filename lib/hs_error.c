@@ -13,6 +13,7 @@ const char *hs_strerror(int code)
 	case HS_ECORRUPT: return "stored data is corrupt";
 	case HS_EPROTO: return "protocol error";
 	case HS_ELOCKED: return "data directory is locked by another process";
+	case HS_ETYPE: return "value type does not match the tag's type";
 	case HS_EADDR: return "bad address";
 	default: break;
 	}

@@ -9,6 +9,7 @@ enum {
 	HS_ECORRUPT = -10002,      /* stored bytes fail a check (CRC, magic, bounds) */
 	HS_EPROTO = -10003,        /* a peer broke the protocol */
 	HS_ELOCKED = -10004,       /* the data directory is held by another process */
+	HS_ETYPE = -10005,         /* a sample's value type differs from its tag's */
 	HS_EADDR = -10006,         /* an address or port could not be parsed */
 };
 

@@ -20,6 +20,9 @@ enum key_kind {
 	KIND_DURATION, /* uint64_t milliseconds, within [min, max] */
 	KIND_LOGLEVEL, /* enum log_level */
 	KIND_LISTEN,   /* struct net_addr */
+	KIND_ENUM,     /* unsigned: index of the value in choices */
+	KIND_SIZE,     /* uint64_t bytes, within [min, max] */
+	KIND_RETENTION, /* char *, checked by config_retention_parse */
 };
 
 struct config_key {
@@ -30,33 +33,52 @@ struct config_key {
 	const char *default_text;
 	uint64_t min, max;
 	const char *help;
+	const char *const *choices; /* KIND_ENUM: NULL-terminated */
 };
+
+static const char *const wal_sync_choices[] = {"commit", "interval", "off", NULL};
 
 #define OFF(field) offsetof(struct hs_config, field)
 
 static const struct config_key keys[] = {
 	{"general", "data_dir", KIND_PATH, OFF(data_dir), "./var", 0, 0,
-	 "directory that holds the catalog, WAL and chunks; created (mode 0750) if missing"},
+	 "directory that holds the catalog, WAL and chunks; created (mode 0750) if missing", NULL},
 	{"general", "log_level", KIND_LOGLEVEL, OFF(log_level), "info", 0, 0,
-	 "error, warn, info or debug"},
+	 "error, warn, info or debug", NULL},
 	{"general", "log_file", KIND_STRING, OFF(log_file), "", 0, 0,
-	 "log to this file (reopened on SIGHUP) instead of stderr; empty means stderr"},
+	 "log to this file (reopened on SIGHUP) instead of stderr; empty means stderr", NULL},
 	{"general", "shutdown_timeout", KIND_DURATION, OFF(shutdown_timeout_ms), "10s", 100,
-	 3600000, "how long SIGTERM waits for requests in flight before the daemon gives up"},
+	 3600000, "how long SIGTERM waits for requests in flight before the daemon gives up", NULL},
 	{"general", "allow_unauthenticated_remote", KIND_BOOL, OFF(allow_unauthenticated_remote),
-	 "false", 0, 0, "allow listeners on non-loopback addresses although no authentication exists"},
+	 "false", 0, 0, "allow listeners on non-loopback addresses although no authentication exists", NULL},
 	{"http", "listen", KIND_LISTEN, OFF(http_listen), "127.0.0.1:8080", 0, 0,
-	 "HTTP API address as ADDRESS:PORT, [IPV6]:PORT, or off"},
+	 "HTTP API address as ADDRESS:PORT, [IPV6]:PORT, or off", NULL},
 	{"http", "threads", KIND_UINT, OFF(http_threads), "4", 1, 256,
-	 "HTTP worker threads"},
+	 "HTTP worker threads", NULL},
 	{"http", "connection_timeout", KIND_DURATION, OFF(http_connection_timeout_ms), "1m", 1000,
-	 86400000, "idle HTTP connections are closed after this long"},
+	 86400000, "idle HTTP connections are closed after this long", NULL},
 	{"http", "max_connections", KIND_UINT, OFF(http_max_connections), "1024", 1, 100000,
-	 "most HTTP connections open at once; more are refused"},
+	 "most HTTP connections open at once; more are refused", NULL},
 	{"mqtt", "listen", KIND_LISTEN, OFF(mqtt_listen), "127.0.0.1:1883", 0, 0,
-	 "MQTT endpoint address as ADDRESS:PORT, [IPV6]:PORT, or off"},
+	 "MQTT endpoint address as ADDRESS:PORT, [IPV6]:PORT, or off", NULL},
 	{"udp", "listen", KIND_LISTEN, OFF(udp_listen), "127.0.0.1:8089", 0, 0,
-	 "UDP line-protocol address as ADDRESS:PORT, [IPV6]:PORT, or off"},
+	 "UDP line-protocol address as ADDRESS:PORT, [IPV6]:PORT, or off", NULL},
+	{"storage", "wal_sync", KIND_ENUM, OFF(wal_sync), "commit", 0, 0,
+	 "commit: acknowledge after fdatasync; interval: fdatasync every wal_sync_interval; off: tests only",
+	 wal_sync_choices},
+	{"storage", "wal_sync_interval", KIND_DURATION, OFF(wal_sync_interval_ms), "1s", 1, 60000,
+	 "how often wal_sync = interval calls fdatasync (the power-loss window)", NULL},
+	{"storage", "wal_segment_size", KIND_SIZE, OFF(wal_segment_bytes), "64MiB", 1 << 16,
+	 1ull << 30, "WAL segment files roll at this size", NULL},
+	{"storage", "seal_interval", KIND_DURATION, OFF(seal_interval_ms), "1h", 1000, 86400000,
+	 "seal the head into compressed chunks at least this often", NULL},
+	{"storage", "partition", KIND_DURATION, OFF(partition_ms), "7d", 3600000, 3650ull * 86400000,
+	 "time span of one chunk file; retention deletes whole partitions", NULL},
+	{"storage", "head_memory", KIND_SIZE, OFF(head_memory_bytes), "256MiB", 1 << 20, 1ull << 40,
+	 "seal early when the in-memory head holds more than this", NULL},
+	{"retention", "keep", KIND_RETENTION, OFF(retention_keep), "", 0, 0,
+	 "GLOB DURATION pairs, comma-separated, first match wins; tags no rule matches are kept forever",
+	 NULL},
 };
 
 #define KEY_COUNT (sizeof keys / sizeof keys[0])
@@ -69,6 +91,75 @@ static void *field(struct hs_config *cfg, const struct config_key *k)
 static const void *cfield(const struct hs_config *cfg, const struct config_key *k)
 {
 	return (const char *)cfg + k->offset;
+}
+
+static int parse_u64(const char *text, size_t len, uint64_t *out);
+
+static int parse_keep(const char *text, size_t len, uint64_t *ms)
+{
+	static const struct { char unit; uint64_t ms; } units[] = {
+		{'h', 3600000ull}, {'d', 86400000ull}, {'w', 7 * 86400000ull}, {'y', 365 * 86400000ull},
+	};
+	uint64_t v;
+
+	if (len < 2 || parse_u64(text, len - 1, &v) != 0 || v == 0)
+		return -1;
+	for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
+		if (text[len - 1] == units[i].unit && v <= UINT64_MAX / units[i].ms / 1000000) {
+			*ms = v * units[i].ms;
+			return 0;
+		}
+	return -1;
+}
+
+int config_retention_parse(const char *text, struct config_retention_rule *rules, size_t max,
+			   char *why, size_t why_len)
+{
+	size_t n = 0;
+	const char *p = text;
+
+	while (*p) {
+		const char *end = strchr(p, ','), *glob, *dur;
+		size_t glob_len, dur_len;
+		if (!end)
+			end = p + strlen(p);
+		while (p < end && (*p == ' ' || *p == '\t'))
+			p++;
+		glob = p;
+		while (p < end && *p != ' ' && *p != '\t')
+			p++;
+		glob_len = (size_t)(p - glob);
+		while (p < end && (*p == ' ' || *p == '\t'))
+			p++;
+		dur = p;
+		while (p < end && *p != ' ' && *p != '\t')
+			p++;
+		dur_len = (size_t)(p - dur);
+		while (p < end && (*p == ' ' || *p == '\t'))
+			p++;
+		if (glob_len == 0 && dur_len == 0 && *end == '\0' && n > 0)
+			break; /* a trailing comma */
+		if (glob_len == 0 || dur_len == 0 || p != end) {
+			snprintf(why, why_len, "rule %zu: expected \"GLOB DURATION\", as in \"lab.* 30d\"",
+				 n + 1);
+			return -1;
+		}
+		if (n == max || glob_len >= sizeof rules[0].glob) {
+			snprintf(why, why_len, "rule %zu: too many rules or glob too long", n + 1);
+			return -1;
+		}
+		memcpy(rules[n].glob, glob, glob_len);
+		rules[n].glob[glob_len] = '\0';
+		if (parse_keep(dur, dur_len, &rules[n].keep_ms) != 0) {
+			snprintf(why, why_len,
+				 "rule %zu: \"%.*s\" is not a keep time (a whole number with h, d, w or y)",
+				 n + 1, (int)dur_len, dur);
+			return -1;
+		}
+		n++;
+		p = *end ? end + 1 : end;
+	}
+	return (int)n;
 }
 
 bool config_key_at(size_t index, const char **section, const char **key, const char **default_text)
@@ -159,6 +250,42 @@ static int parse_duration_ms(const char *text, uint64_t *out)
 	return -1;
 }
 
+/* "512", "64KiB", "256MiB", "2GiB", "1TiB" (also KB, MB, GB: powers of 1000). */
+static int parse_size(const char *text, uint64_t *out)
+{
+	static const struct { const char *suffix; uint64_t mult; } units[] = {
+		{"", 1}, {"B", 1}, {"KiB", 1ull << 10}, {"MiB", 1ull << 20}, {"GiB", 1ull << 30},
+		{"TiB", 1ull << 40}, {"KB", 1000}, {"MB", 1000000}, {"GB", 1000000000},
+	};
+	size_t digits = strspn(text, "0123456789");
+	uint64_t v;
+
+	if (parse_u64(text, digits, &v) != 0)
+		return -1;
+	for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
+		if (strcmp(text + digits, units[i].suffix) == 0) {
+			if (v > UINT64_MAX / units[i].mult)
+				return -1;
+			*out = v * units[i].mult;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+static void format_size(uint64_t bytes, char *buf, size_t len)
+{
+	static const char *const names[] = {"TiB", "GiB", "MiB", "KiB"};
+	for (int i = 0; i < 4; i++) {
+		uint64_t unit = 1ull << (10 * (4 - i));
+		if (bytes && bytes % unit == 0) {
+			snprintf(buf, len, "%llu%s", (unsigned long long)(bytes / unit), names[i]);
+			return;
+		}
+	}
+	snprintf(buf, len, "%llu", (unsigned long long)bytes);
+}
+
 static void format_duration(uint64_t ms, char *buf, size_t len)
 {
 	if (ms % 86400000 == 0 && ms)
@@ -241,6 +368,47 @@ static int apply_value(struct hs_config *cfg, const struct config_key *k, const 
 			return HS_EINVAL_CONFIG;
 		}
 		return 0;
+	case KIND_RETENTION: {
+		struct config_retention_rule rules[CONFIG_RETENTION_RULES_MAX];
+		char *copy;
+		if (config_retention_parse(value, rules, CONFIG_RETENTION_RULES_MAX, why, why_len) < 0)
+			return HS_EINVAL_CONFIG;
+		copy = strdup(value);
+		if (!copy)
+			return -ENOMEM;
+		free(*(char **)dst);
+		*(char **)dst = copy;
+		return 0;
+	}
+	case KIND_ENUM:
+		for (unsigned i = 0; k->choices[i]; i++) {
+			if (strcmp(value, k->choices[i]) == 0) {
+				*(unsigned *)dst = i;
+				return 0;
+			}
+		}
+		snprintf(why, why_len, "\"%s\" is not one of: %s%s%s%s%s", value, k->choices[0],
+			 k->choices[1] ? ", " : "", k->choices[1] ? k->choices[1] : "",
+			 k->choices[1] && k->choices[2] ? ", " : "",
+			 k->choices[1] && k->choices[2] ? k->choices[2] : "");
+		return HS_EINVAL_CONFIG;
+	case KIND_SIZE: {
+		char lo[32], hi[32];
+		if (parse_size(value, &u) != 0) {
+			snprintf(why, why_len,
+				 "\"%s\" is not a size (a whole number of bytes, or with KiB, MiB, GiB, TiB)",
+				 value);
+			return HS_EINVAL_CONFIG;
+		}
+		if (u < k->min || u > k->max) {
+			format_size(k->min, lo, sizeof lo);
+			format_size(k->max, hi, sizeof hi);
+			snprintf(why, why_len, "%s is outside %s to %s", value, lo, hi);
+			return HS_EINVAL_CONFIG;
+		}
+		*(uint64_t *)dst = u;
+		return 0;
+	}
 	case KIND_LISTEN: {
 		char reason[128];
 		if (net_addr_parse(value, (struct net_addr *)dst, reason, sizeof reason) != 0) {
@@ -297,7 +465,8 @@ int config_init(struct hs_config *cfg)
 void config_free(struct hs_config *cfg)
 {
 	for (size_t i = 0; i < KEY_COUNT; i++) {
-		if (keys[i].kind == KIND_STRING || keys[i].kind == KIND_PATH) {
+		if (keys[i].kind == KIND_STRING || keys[i].kind == KIND_PATH ||
+		    keys[i].kind == KIND_RETENTION) {
 			char **p = field(cfg, &keys[i]);
 			free(*p);
 			*p = NULL;
@@ -624,6 +793,7 @@ void config_print(const struct hs_config *cfg, FILE *out)
 			k->default_text[0] ? k->default_text : "empty", k->name);
 		switch (k->kind) {
 		case KIND_STRING:
+		case KIND_RETENTION:
 		case KIND_PATH: print_string(out, *(char *const *)v); break;
 		case KIND_BOOL: fputs(*(const bool *)v ? "true" : "false", out); break;
 		case KIND_UINT: fprintf(out, "%u", *(const unsigned *)v); break;
@@ -633,6 +803,11 @@ void config_print(const struct hs_config *cfg, FILE *out)
 			break;
 		case KIND_LOGLEVEL: fputs(log_level_name(*(const enum log_level *)v), out); break;
 		case KIND_LISTEN: fputs(((const struct net_addr *)v)->text, out); break;
+		case KIND_ENUM: fputs(k->choices[*(const unsigned *)v], out); break;
+		case KIND_SIZE:
+			format_size(*(const uint64_t *)v, buf, sizeof buf);
+			fputs(buf, out);
+			break;
 		}
 		fputc('\n', out);
 	}

@@ -29,6 +29,15 @@ struct hs_config {
 	struct net_addr mqtt_listen;
 	/* [udp] */
 	struct net_addr udp_listen;
+	/* [storage] */
+	unsigned wal_sync;             /* index into "commit", "interval", "off" */
+	uint64_t wal_sync_interval_ms;
+	uint64_t wal_segment_bytes;
+	uint64_t seal_interval_ms;
+	uint64_t partition_ms;
+	uint64_t head_memory_bytes;
+	/* [retention] */
+	char *retention_keep;          /* "GLOB DURATION, ..." (see config_retention_parse) */
 
 	/* Where each key got its value, for error messages: a source name
 	 * (file path or command-line option) and a line (0 for options).
@@ -73,6 +82,20 @@ int config_validate(const struct hs_config *cfg, char *err) __attribute__((warn_
 /* Write the effective configuration as INI text that config_parse_text
  * reads back to the same values, each key preceded by its one-line help. */
 void config_print(const struct hs_config *cfg, FILE *out);
+
+/* One parsed retention rule: tags matching glob keep keep_ms of data. */
+struct config_retention_rule {
+	char glob[256];
+	uint64_t keep_ms;
+};
+
+#define CONFIG_RETENTION_RULES_MAX 64
+
+/* Parse "GLOB DURATION[, GLOB DURATION]..." (DURATION a whole number with
+ * h, d, w or y = 365 d) into rules; empty text gives 0 rules. Returns the
+ * number of rules, or -1 with why set. */
+int config_retention_parse(const char *text, struct config_retention_rule *rules, size_t max,
+			   char *why, size_t why_len);
 
 /* Iterate the key table: returns false past the end. For docs and tests. */
 bool config_key_at(size_t index, const char **section, const char **key, const char **default_text);

@@ -19,6 +19,7 @@
 #include "lib/sdnotify.h"
 #include "server/config.h"
 #include "storage/datadir.h"
+#include "storage/store.h"
 #include "web/http.h"
 
 #define EXIT_FATAL 1
@@ -27,6 +28,8 @@
 struct options {
 	const char *config_path;
 	bool print_config;
+	bool salvage;
+	bool compact; /* the "compact" subcommand */
 	/* overrides, applied after the file; NULL when not given */
 	const char *data_dir, *http, *mqtt, *udp, *log_level, *log_file;
 };
@@ -35,7 +38,9 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 		"Usage: historiand [OPTION]...\n"
-		"Run the historian daemon in the foreground.\n"
+		"       historiand compact [OPTION]...\n"
+		"Run the historian daemon in the foreground, or (compact) seal the head of a\n"
+		"stopped daemon's data directory into chunks and exit.\n"
 		"\n"
 		"  -c, --config FILE        read configuration from FILE (INI; see historiand.conf(5))\n"
 		"  -d, --data-dir DIR       data directory (default ./var)\n"
@@ -44,6 +49,8 @@ static void usage(FILE *out)
 		"      --udp ADDR:PORT|off  UDP line-protocol listener (default 127.0.0.1:8089)\n"
 		"  -l, --log-level LEVEL    error, warn, info or debug (default info)\n"
 		"      --log-file FILE      log to FILE instead of stderr; SIGHUP reopens it\n"
+		"      --salvage            replay a WAL with corruption in the middle, keeping\n"
+		"                           every valid record and reporting what was skipped\n"
 		"      --print-config       print the effective configuration and exit\n"
 		"  -h, --help               show this help and exit\n"
 		"  -V, --version            show the version and exit\n"
@@ -56,7 +63,7 @@ static void usage(FILE *out)
 /* Returns -1 to go on, or an exit status. */
 static int parse_args(int argc, char **argv, struct options *opt)
 {
-	enum { OPT_HTTP = 256, OPT_MQTT, OPT_UDP, OPT_LOG_FILE, OPT_PRINT_CONFIG };
+	enum { OPT_HTTP = 256, OPT_MQTT, OPT_UDP, OPT_LOG_FILE, OPT_PRINT_CONFIG, OPT_SALVAGE };
 	static const struct option longopts[] = {
 		{"config", required_argument, NULL, 'c'},
 		{"data-dir", required_argument, NULL, 'd'},
@@ -66,12 +73,19 @@ static int parse_args(int argc, char **argv, struct options *opt)
 		{"log-level", required_argument, NULL, 'l'},
 		{"log-file", required_argument, NULL, OPT_LOG_FILE},
 		{"print-config", no_argument, NULL, OPT_PRINT_CONFIG},
+		{"salvage", no_argument, NULL, OPT_SALVAGE},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
 	};
 	int c;
 
+	if (argc > 1 && strcmp(argv[1], "compact") == 0) {
+		opt->compact = true;
+		argv[1] = argv[0];
+		argc--;
+		argv++;
+	}
 	while ((c = getopt_long(argc, argv, "c:d:l:hV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'c': opt->config_path = optarg; break;
@@ -82,6 +96,7 @@ static int parse_args(int argc, char **argv, struct options *opt)
 		case 'l': opt->log_level = optarg; break;
 		case OPT_LOG_FILE: opt->log_file = optarg; break;
 		case OPT_PRINT_CONFIG: opt->print_config = true; break;
+		case OPT_SALVAGE: opt->salvage = true; break;
 		case 'h': usage(stdout); return EXIT_SUCCESS;
 		case 'V': printf("historiand %s\n", PACKAGE_VERSION); return EXIT_SUCCESS;
 		default:
@@ -236,6 +251,88 @@ static int stop_services(struct http_server *http, uint64_t timeout_ms)
 	return busy ? EXIT_FATAL : EXIT_SUCCESS;
 }
 
+static void store_options_from(const struct hs_config *cfg, const char *data_dir, bool salvage,
+			       struct store_options *so)
+{
+	static const enum store_wal_sync modes[] = {STORE_WAL_SYNC_COMMIT, STORE_WAL_SYNC_INTERVAL,
+						    STORE_WAL_SYNC_OFF};
+	store_options_init(so);
+	so->data_dir = data_dir;
+	so->wal_sync = modes[cfg->wal_sync];
+	so->wal_sync_interval_ms = cfg->wal_sync_interval_ms;
+	so->wal_segment_bytes = cfg->wal_segment_bytes;
+	so->seal_interval_ns = (int64_t)cfg->seal_interval_ms * 1000000;
+	so->partition_ns = (int64_t)cfg->partition_ms * 1000000;
+	so->head_memory_bytes = (size_t)cfg->head_memory_bytes;
+	so->salvage = salvage;
+}
+
+static int open_store(const struct hs_config *cfg, const char *data_dir, bool salvage,
+		      struct store **st)
+{
+	struct config_retention_rule rules[CONFIG_RETENTION_RULES_MAX];
+	struct store_retention keep[CONFIG_RETENTION_RULES_MAX];
+	struct store_options so;
+	char err[STORE_ERROR_MAX];
+	int rc, n;
+
+	store_options_from(cfg, data_dir, salvage, &so);
+	/* Checked when the configuration was read; cannot fail here. */
+	n = config_retention_parse(cfg->retention_keep, rules, CONFIG_RETENTION_RULES_MAX, err,
+				   sizeof err);
+	for (int i = 0; i < n; i++) {
+		keep[i].pattern = rules[i].glob;
+		keep[i].keep_ns = (int64_t)(rules[i].keep_ms * 1000000);
+		log_info("main", "retention: tags matching %s keep %llu days", rules[i].glob,
+			 (unsigned long long)(rules[i].keep_ms / 86400000));
+	}
+	so.retention = keep;
+	so.nretention = n > 0 ? (size_t)n : 0;
+	rc = store_open(&so, st, err);
+	if (rc == 0)
+		return 0;
+	log_error("main", "%s", err);
+	if (rc == HS_ECORRUPT && !salvage)
+		log_error("main", "the WAL is damaged in the middle; historiand --salvage keeps every "
+				  "valid record and reports what it skips (back up %s first)", data_dir);
+	return rc;
+}
+
+/* historiand compact: seal everything now so backups and size
+ * measurements see the final layout. */
+static int run_compact(const struct hs_config *cfg, bool salvage)
+{
+	struct datadir *dir = NULL;
+	struct store *st = NULL;
+	struct store_stats before, after;
+	char err[DATADIR_ERROR_MAX];
+	int rc;
+
+	rc = datadir_open(cfg->data_dir, &dir, err);
+	if (rc != 0) {
+		log_error("main", "%s", err);
+		return EXIT_FATAL;
+	}
+	rc = open_store(cfg, datadir_path(dir), salvage, &st);
+	if (rc == 0) {
+		size_t partitions;
+		store_stats(st, &before);
+		rc = store_compact_now(st, &partitions);
+		store_stats(st, &after);
+		if (rc == 0)
+			log_info("main", "compact: sealed %llu samples into %llu chunks, rewrote %zu "
+					 "partitions; chunk files %llu bytes",
+				 (unsigned long long)before.head_samples,
+				 (unsigned long long)(after.chunks_written - before.chunks_written),
+				 partitions, (unsigned long long)after.chunk_file_bytes);
+		else
+			log_error("main", "compact failed: %s", hs_strerror(rc));
+	}
+	store_close(st);
+	datadir_close(dir);
+	return rc == 0 ? EXIT_SUCCESS : EXIT_FATAL;
+}
+
 static void note_unbuilt_listener(const char *name, const struct net_addr *addr)
 {
 	if (!addr->off)
@@ -257,9 +354,10 @@ static void notify_ready(const struct http_server *http)
 		log_warn("main", "cannot notify systemd of readiness: %s", hs_strerror(rc));
 }
 
-static int run(const struct hs_config *cfg, const sigset_t *sigs)
+static int run(const struct hs_config *cfg, bool salvage, const sigset_t *sigs)
 {
 	struct datadir *dir = NULL;
+	struct store *st = NULL;
 	struct http_server *http = NULL;
 	struct http_app app = {.version = PACKAGE_VERSION};
 	char err[DATADIR_ERROR_MAX > HTTP_ERROR_MAX ? DATADIR_ERROR_MAX : HTTP_ERROR_MAX];
@@ -275,6 +373,9 @@ static int run(const struct hs_config *cfg, const sigset_t *sigs)
 	}
 	app.data_dir = datadir_path(dir);
 	log_info("main", "data directory %s", app.data_dir);
+	if (open_store(cfg, app.data_dir, salvage, &st) != 0)
+		goto out;
+	app.store = st;
 	if (!cfg->http_listen.off) {
 		struct http_options hopts = {cfg->http_listen, cfg->http_threads,
 					     cfg->http_connection_timeout_ms, cfg->http_max_connections};
@@ -297,9 +398,12 @@ static int run(const struct hs_config *cfg, const sigset_t *sigs)
 		 sig == SIGINT ? "SIGINT" : "SIGTERM", (unsigned long long)cfg->shutdown_timeout_ms);
 	status = stop_services(http, cfg->shutdown_timeout_ms);
 	http = NULL;
+	store_close(st); /* completes queued appends durably; the head stays in the WAL */
+	st = NULL;
 	log_info("main", "stopped%s", status == EXIT_SUCCESS ? " cleanly" : " with requests cut off");
 out:
 	http_server_stop(http);
+	store_close(st); /* after HTTP: no request may still use it */
 	datadir_close(dir);
 	return status;
 }
@@ -339,7 +443,7 @@ int main(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	status = run(&cfg, &sigs);
+	status = opt.compact ? run_compact(&cfg, opt.salvage) : run(&cfg, opt.salvage, &sigs);
 	log_close();
 	config_free(&cfg);
 	return status;

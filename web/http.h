@@ -11,6 +11,8 @@
 
 #define HTTP_ERROR_MAX 512
 
+struct store;
+
 struct http_server;
 
 struct http_options {
@@ -24,6 +26,7 @@ struct http_options {
 struct http_app {
 	const char *version;
 	const char *data_dir;      /* absolute */
+	struct store *store;       /* the storage engine; outlives the server */
 	int64_t start_unix_ns;     /* wall clock at start, for /metrics */
 	uint64_t start_mono_ns;    /* CLOCK_MONOTONIC at start, for uptime */
 };

@@ -6,6 +6,7 @@
 const struct http_route http_routes[] = {
 	{"/health", HTTP_GET, route_health},
 	{"/metrics", HTTP_GET, route_metrics},
+	{"/api/v1/admin/compact", HTTP_POST, route_admin_compact},
 };
 
 const unsigned http_route_count = sizeof http_routes / sizeof http_routes[0];

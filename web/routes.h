@@ -9,4 +9,7 @@
 enum MHD_Result route_health(struct http_request *req);
 enum MHD_Result route_metrics(struct http_request *req);
 
+/* web/routes_admin.c: maintenance endpoints */
+enum MHD_Result route_admin_compact(struct http_request *req);
+
 #endif

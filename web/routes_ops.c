@@ -8,17 +8,74 @@
 
 #include "lib/clock.h"
 #include "lib/strbuf.h"
+#include "storage/store.h"
 #include "web/routes.h"
+
+static const char *const storage_states[] = {"ok", "disk_full", "io_error", "read_only"};
 
 enum MHD_Result route_health(struct http_request *req)
 {
 	const struct http_app *app = req->app;
 	json_int_t uptime_s = (json_int_t)((clock_mono_ns() - app->start_mono_ns) / 1000000000u);
+	struct store_stats ss = {0};
+	const char *storage = "ok";
 
+	if (app->store) {
+		store_stats(app->store, &ss);
+		if (ss.wal_state > 0 && ss.wal_state < 4)
+			storage = storage_states[ss.wal_state];
+	}
+	/* "degraded" while writes are refused: reads still work. */
 	return http_reply_json_new(req, 200,
-				   json_pack("{s:s,s:s,s:I,s:s}", "status", "ok", "version",
-					     app->version, "uptime_s", uptime_s, "data_dir",
-					     app->data_dir));
+				   json_pack("{s:s,s:s,s:I,s:s,s:s,s:I,s:I}", "status",
+					     ss.wal_state ? "degraded" : "ok", "version", app->version,
+					     "uptime_s", uptime_s, "data_dir", app->data_dir, "storage",
+					     storage, "tags", (json_int_t)ss.tags, "head_samples",
+					     (json_int_t)ss.head_samples));
+}
+
+static void render_store(struct store *st, struct strbuf *out)
+{
+	struct store_stats s;
+	const struct { const char *name, *type, *help; uint64_t value; } rows[] = {
+		{"historian_tags", "gauge", "Tags known.", 0},
+		{"historian_samples_appended_total", "counter", "Samples appended since start.", 0},
+		{"historian_head_samples", "gauge", "Samples in memory not yet sealed into chunks.", 0},
+		{"historian_head_bytes", "gauge", "Memory held by the head.", 0},
+		{"historian_seals_total", "counter", "Seals of the head into chunks.", 0},
+		{"historian_seal_failures_total", "counter", "Seals that failed and will be retried.", 0},
+		{"historian_chunks_written_total", "counter", "Chunks written by seals.", 0},
+		{"historian_chunk_file_bytes", "gauge", "Bytes in chunk files.", 0},
+		{"historian_compactions_total", "counter", "Partitions rewritten by compaction.", 0},
+		{"historian_compaction_failures_total", "counter", "Compaction passes that failed.", 0},
+		{"historian_wal_records_total", "counter", "WAL records made durable.", 0},
+		{"historian_wal_commits_total", "counter", "WAL group commits.", 0},
+		{"historian_wal_fsyncs_total", "counter", "fdatasync and fsync calls of the WAL.", 0},
+		{"historian_wal_write_bytes_total", "counter", "Bytes written to WAL segments.", 0},
+		{"historian_storage_state", "gauge",
+		 "0 ok, 1 disk full, 2 I/O error, 3 read-only after a failed fsync.", 0},
+	};
+	uint64_t values[sizeof rows / sizeof rows[0]];
+
+	store_stats(st, &s);
+	values[0] = s.tags;
+	values[1] = s.samples_appended;
+	values[2] = s.head_samples;
+	values[3] = s.head_bytes;
+	values[4] = s.seals;
+	values[5] = s.seal_failures;
+	values[6] = s.chunks_written;
+	values[7] = s.chunk_file_bytes;
+	values[8] = s.compactions;
+	values[9] = s.compaction_failures;
+	values[10] = s.wal_records;
+	values[11] = s.wal_commits;
+	values[12] = s.wal_fsyncs;
+	values[13] = s.wal_bytes;
+	values[14] = (uint64_t)s.wal_state;
+	for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
+		strbuf_printf(out, "# HELP %s %s\n# TYPE %s %s\n%s %llu\n", rows[i].name, rows[i].help,
+			      rows[i].name, rows[i].type, rows[i].name, (unsigned long long)values[i]);
 }
 
 static long count_open_fds(void)
@@ -97,6 +154,8 @@ enum MHD_Result route_metrics(struct http_request *req)
 		      "process_start_time_seconds %.3f\n",
 		      app->version, (double)app->start_unix_ns / 1e9, (double)app->start_unix_ns / 1e9);
 	render_process(&out);
+	if (app->store)
+		render_store(app->store, &out);
 	http_metrics_render(req->server, &out);
 	if (strbuf_failed(&out)) {
 		strbuf_free(&out);

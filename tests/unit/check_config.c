@@ -144,6 +144,13 @@ static const struct {
 	{"http", "max_connections", "1024"},
 	{"mqtt", "listen", "127.0.0.1:1883"},
 	{"udp", "listen", "127.0.0.1:8089"},
+	{"storage", "wal_sync", "commit"},
+	{"storage", "wal_sync_interval", "1s"},
+	{"storage", "wal_segment_size", "64MiB"},
+	{"storage", "seal_interval", "1h"},
+	{"storage", "partition", "7d"},
+	{"storage", "head_memory", "256MiB"},
+	{"retention", "keep", ""},
 };
 #define EXPECTED_KEYS (sizeof expected_keys / sizeof expected_keys[0])
 
@@ -166,9 +173,67 @@ START_TEST(test_key_table)
 }
 END_TEST
 
+START_TEST(test_storage_values)
+{
+#define PARSE(name, text) config_parse_text(&cfg, name, text, strlen(text), err)
+
+	ck_assert_int_eq(PARSE("f.conf", "[storage]\nwal_sync = interval\nwal_segment_size = 1GiB\n"
+					   "head_memory = 1000000000\npartition = 1d\n"), 0);
+	ck_assert_uint_eq(cfg.wal_sync, 1);
+	ck_assert_uint_eq(cfg.wal_segment_bytes, 1u << 30);
+	ck_assert_uint_eq(cfg.head_memory_bytes, 1000000000u);
+	ck_assert_uint_eq(cfg.partition_ms, 86400000u);
+	ck_assert_int_eq(PARSE("g.conf", "[storage]\nwal_sync = sometimes\n"), HS_EINVAL_CONFIG);
+	ck_assert_str_eq(err, "g.conf:2: wal_sync: \"sometimes\" is not one of: commit, interval, off");
+	ck_assert_int_eq(PARSE("h.conf", "[storage]\nhead_memory = 12 MiB\n"), HS_EINVAL_CONFIG);
+	ck_assert_str_eq(err, "h.conf:2: head_memory: \"12 MiB\" is not a size (a whole number of "
+			      "bytes, or with KiB, MiB, GiB, TiB)");
+	ck_assert_int_eq(PARSE("i.conf", "[storage]\nwal_segment_size = 2GiB\n"), HS_EINVAL_CONFIG);
+	ck_assert_str_eq(err, "i.conf:2: wal_segment_size: 2GiB is outside 64KiB to 1GiB");
+	ck_assert_int_eq(PARSE("j.conf", "[storage]\npartition = 59m\n"), HS_EINVAL_CONFIG);
+	ck_assert_int_eq(PARSE("k.conf", "[retention]\nkeep = lab.* 30d, *.vib 2y\n"), 0);
+	ck_assert_str_eq(cfg.retention_keep, "lab.* 30d, *.vib 2y");
+	ck_assert_int_eq(PARSE("l.conf", "[retention]\nkeep = lab.* 30 days\n"), HS_EINVAL_CONFIG);
+	ck_assert_str_eq(err, "l.conf:2: keep: rule 1: expected \"GLOB DURATION\", as in \"lab.* 30d\"");
+	ck_assert_int_eq(PARSE("m.conf", "[retention]\nkeep = a 1d, b 0d\n"), HS_EINVAL_CONFIG);
+	ck_assert_str_eq(err, "m.conf:2: keep: rule 2: \"0d\" is not a keep time (a whole number with "
+			      "h, d, w or y)");
+#undef PARSE
+}
+END_TEST
+
+START_TEST(test_retention_rules)
+{
+	struct config_retention_rule r[4];
+	char why[256];
+
+	ck_assert_int_eq(config_retention_parse("", r, 4, why, sizeof why), 0);
+	ck_assert_int_eq(config_retention_parse("  lab.*\t30d ,plant.*.vib 2y, x 12h, y 3w", r, 4, why,
+						sizeof why), 4);
+	ck_assert_str_eq(r[0].glob, "lab.*");
+	ck_assert_uint_eq(r[0].keep_ms, 30ull * 86400000);
+	ck_assert_str_eq(r[1].glob, "plant.*.vib");
+	ck_assert_uint_eq(r[1].keep_ms, 2ull * 365 * 86400000);
+	ck_assert_uint_eq(r[2].keep_ms, 12ull * 3600000);
+	ck_assert_uint_eq(r[3].keep_ms, 21ull * 86400000);
+	ck_assert_int_eq(config_retention_parse("a 1d, b 1d, c 1d", r, 2, why, sizeof why), -1);
+	ck_assert_int_eq(config_retention_parse("a", r, 4, why, sizeof why), -1);
+	ck_assert_int_eq(config_retention_parse("a 1d b", r, 4, why, sizeof why), -1);
+	ck_assert_int_eq(config_retention_parse("a 1x", r, 4, why, sizeof why), -1);
+	ck_assert_int_eq(config_retention_parse(", a 1d", r, 4, why, sizeof why), -1);
+	ck_assert_int_eq(config_retention_parse("a 99999999999999999y", r, 4, why, sizeof why), -1);
+}
+END_TEST
+
 START_TEST(test_default_fields)
 {
 	ck_assert_str_eq(cfg.data_dir, "./var");
+	ck_assert_uint_eq(cfg.wal_sync, 0);
+	ck_assert_uint_eq(cfg.wal_sync_interval_ms, 1000);
+	ck_assert_uint_eq(cfg.wal_segment_bytes, 64u << 20);
+	ck_assert_uint_eq(cfg.seal_interval_ms, 3600000);
+	ck_assert_uint_eq(cfg.partition_ms, 7ull * 86400000);
+	ck_assert_uint_eq(cfg.head_memory_bytes, 256u << 20);
 	ck_assert_int_eq(cfg.log_level, HS_LOG_INFO);
 	ck_assert_str_eq(cfg.log_file, "");
 	ck_assert_uint_eq(cfg.shutdown_timeout_ms, 10000);
@@ -251,8 +316,18 @@ static const char full_conf[] =
 	"listen = [::1]:11883\n"                           /* 16 */
 	"\n"                                               /* 17 */
 	"[udp]\n"                                          /* 18 */
-	"listen = off\n";                                  /* 19 */
-static const unsigned full_conf_lines[] = {3, 4, 5, 6, 7, 10, 11, 12, 13, 16, 19};
+	"listen = off\n"                                   /* 19 */
+	"[storage]\n"                                      /* 20 */
+	"wal_sync = interval\n"                            /* 21 */
+	"wal_sync_interval = 250ms\n"                      /* 22 */
+	"wal_segment_size = 8MiB\n"                        /* 23 */
+	"seal_interval = 10m\n"                            /* 24 */
+	"partition = 1d\n"                                 /* 25 */
+	"head_memory = 1GiB\n"                             /* 26 */
+	"[retention]\n"                                    /* 27 */
+	"keep = lab.* 30d\n";                              /* 28 */
+static const unsigned full_conf_lines[] = {3, 4, 5, 6, 7, 10, 11, 12, 13, 16, 19,
+					   21, 22, 23, 24, 25, 26, 28};
 
 static void dir_create(void)
 {
@@ -304,6 +379,12 @@ START_TEST(test_full_file)
 	ck_assert_str_eq(cfg.mqtt_listen.text, "[::1]:11883");
 	ck_assert(cfg.udp_listen.off);
 	ck_assert_str_eq(cfg.udp_listen.text, "off");
+	ck_assert_uint_eq(cfg.wal_sync, 1);
+	ck_assert_uint_eq(cfg.wal_sync_interval_ms, 250);
+	ck_assert_uint_eq(cfg.wal_segment_bytes, 8u << 20);
+	ck_assert_uint_eq(cfg.seal_interval_ms, 600000);
+	ck_assert_uint_eq(cfg.partition_ms, 86400000);
+	ck_assert_uint_eq(cfg.head_memory_bytes, 1u << 30);
 	for (size_t i = 0; i < EXPECTED_KEYS; i++) {
 		ck_assert_ptr_nonnull(cfg.origins[i].source);
 		ck_assert_str_eq(cfg.origins[i].source, path);
@@ -387,7 +468,7 @@ END_TEST
 START_TEST(test_err_unknown_section)
 {
 	parse_err("[general]\nlog_level = info\n[bogus]\n", "t.conf:3: [bogus]: unknown section",
-		  "general, http, mqtt, udp");
+		  "general, http, mqtt, udp, storage, retention");
 	parse_err("[]\n", "t.conf:1: []: unknown section", "known");
 }
 END_TEST
@@ -987,6 +1068,8 @@ static Suite *config_suite(void)
 	TC("defaults");
 	tcase_add_test(tc, test_key_table);
 	tcase_add_test(tc, test_default_fields);
+	tcase_add_test(tc, test_storage_values);
+	tcase_add_test(tc, test_retention_rules);
 	tcase_add_test(tc, test_default_printed);
 
 	TC("full_file");

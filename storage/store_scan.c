@@ -1,0 +1,460 @@
+/* store_scan.c: reading a tag: chunks and heads merged in time order, neighbours of a range, chunk pre-aggregates.
+ * A scan pins the heads it saw at open (references), so a seal that runs meanwhile cannot free what it reads; a
+ * sample may then be seen both in a chunk and in the frozen head, which last-write-wins merging makes harmless. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/endian.h"
+#include "lib/hs_error.h"
+#include "lib/log.h"
+#include "lib/vec.h"
+#include "storage/chunk.h"
+#include "storage/store_int.h"
+
+struct chunk_list {
+	struct catalog_chunk *rows;
+	size_t count, cap;
+	size_t pinned; /* rows whose files are pinned: the first `pinned` */
+};
+
+static int add_chunk(void *arg, const struct catalog_chunk *c);
+
+struct store_scan {
+	struct store *st;
+	uint32_t tag_id;
+	enum value_type type;
+	int64_t t0, t1;
+	struct head *heads[2];  /* frozen (may be NULL), live */
+	struct chunk_list chunks;
+	size_t next_chunk;
+	bool streaming;         /* chunks do not overlap each other or the head */
+	bool head_done;
+	struct sample_buf headbuf; /* the heads' samples in [t0, t1) */
+	struct sample_buf out;     /* the block handed out */
+	struct chunk_decoded dec;
+	bool have_dec;
+	/* column views of out for string and bool tags */
+	const char **strs;
+	uint32_t *str_lens;
+};
+
+/* Pin every file the listed chunks live in, so compaction cannot delete
+ * one under the scan. -EAGAIN when one was removed meanwhile: list again. */
+static int pin_files(struct store *st, const struct chunk_list *l)
+{
+	for (size_t i = 0; i < l->count; i++) {
+		if (chunkfiles_pin(st->files, l->rows[i].file_id) == 0)
+			continue;
+		while (i-- > 0)
+			chunkfiles_unpin(st->files, l->rows[i].file_id);
+		return -EAGAIN;
+	}
+	return 0;
+}
+
+static void unpin_files(struct store *st, const struct chunk_list *l)
+{
+	for (size_t i = 0; i < l->pinned; i++)
+		chunkfiles_unpin(st->files, l->rows[i].file_id);
+}
+
+/* catalog_chunks_range into l with every file pinned (l->count reset). */
+static int list_pinned(struct store *st, uint32_t tag, int64_t t0, int64_t t1,
+		       struct chunk_list *l)
+{
+	int rc = -EAGAIN;
+
+	for (int attempt = 0; attempt < 5 && rc == -EAGAIN; attempt++) {
+		l->count = 0;
+		rc = catalog_chunks_range(st->cat, tag, t0, t1, add_chunk, l);
+		if (rc == 0)
+			rc = pin_files(st, l);
+	}
+	if (rc != 0)
+		l->count = 0;
+	return rc;
+}
+
+static int add_chunk(void *arg, const struct catalog_chunk *c)
+{
+	struct chunk_list *l = arg;
+	if (vec_grow(&l->rows, &l->cap, l->count, sizeof *l->rows) != 0)
+		return -ENOMEM;
+	l->rows[l->count++] = *c;
+	return 0;
+}
+
+/* Read and decode one chunk into dec (replacing what was there). */
+static int load_chunk(struct store_scan *sc, const struct catalog_chunk *c)
+{
+	void *buf = malloc(c->length);
+	int rc;
+
+	if (!buf)
+		return -ENOMEM;
+	rc = chunkfiles_read(sc->st->files, c->file_id, c->offset, buf, c->length);
+	if (rc == 0 && get_le32((unsigned char *)buf + c->length - 4) != c->crc)
+		rc = HS_ECORRUPT;
+	if (sc->have_dec) {
+		chunk_decoded_free(&sc->dec);
+		sc->have_dec = false;
+	}
+	if (rc == 0)
+		rc = chunk_decode(buf, c->length, &sc->dec);
+	if (rc == 0)
+		sc->have_dec = true;
+	else
+		log_error("storage", "tag %u: chunk %llu (file %llu, offset %llu): %s", sc->tag_id,
+			  (unsigned long long)c->id, (unsigned long long)c->file_id,
+			  (unsigned long long)c->offset, hs_strerror(rc));
+	free(buf);
+	return rc;
+}
+
+/* Append the decoded chunk's samples with lo <= ts < hi to buf. */
+static int append_decoded(struct store_scan *sc, struct sample_buf *buf, int64_t lo, int64_t hi)
+{
+	const struct chunk_decoded *d = &sc->dec;
+	int rc = sample_buf_reserve(buf, d->count);
+
+	if (rc != 0)
+		return rc;
+	for (size_t i = 0; i < d->count; i++) {
+		union value64 v = {0};
+		if (d->ts_ns[i] < lo || d->ts_ns[i] >= hi)
+			continue;
+		switch (d->type) {
+		case VALUE_FLOAT64: v.f64 = d->f64[i]; break;
+		case VALUE_INT64: v.i64 = d->i64[i]; break;
+		case VALUE_BOOL: v.i64 = d->b[i]; break;
+		case VALUE_STRING: v.u64 = i; break; /* index into dec's strings */
+		}
+		sample_buf_put(buf, d->ts_ns[i], v, d->quality[i]);
+	}
+	return 0;
+}
+
+static bool chunks_overlap(const struct chunk_list *l, const struct sample_buf *head)
+{
+	for (size_t i = 1; i < l->count; i++)
+		if (l->rows[i].t_min <= l->rows[i - 1].t_max)
+			return true;
+	return l->count && head->count && head->ts_ns[0] <= l->rows[l->count - 1].t_max;
+}
+
+int store_scan_open(struct store *st, uint32_t tag_id, int64_t t0, int64_t t1,
+		    struct store_scan **out)
+{
+	struct store_scan *sc = calloc(1, sizeof *sc);
+	int rc = 0;
+
+	*out = NULL;
+	if (!sc)
+		return -ENOMEM;
+	sc->st = st;
+	sc->tag_id = tag_id;
+	sc->t0 = t0;
+	sc->t1 = t1;
+	sc->type = registry_type(st->reg, tag_id);
+	if (sc->type == 0) {
+		free(sc);
+		return -ENOENT;
+	}
+	pthread_rwlock_rdlock(&st->heads_lock);
+	sc->heads[0] = st->frozen;
+	sc->heads[1] = st->head;
+	for (int i = 0; i < 2; i++)
+		if (sc->heads[i])
+			head_acquire(sc->heads[i]);
+	pthread_rwlock_unlock(&st->heads_lock);
+	/* Heads before the catalog: a seal committing in between shows its
+	 * samples twice, never not at all. */
+	for (int i = 0; i < 2 && rc == 0; i++)
+		if (sc->heads[i])
+			rc = head_collect(sc->heads[i], tag_id, t0, t1, &sc->headbuf);
+	if (rc == 0 && sc->heads[0])
+		rc = sample_buf_sort_dedup(&sc->headbuf, NULL);
+	if (rc == 0 && t0 < t1)
+		rc = list_pinned(st, tag_id, t0, t1, &sc->chunks);
+	sc->chunks.pinned = sc->chunks.count;
+	if (rc != 0) {
+		store_scan_close(sc);
+		return rc;
+	}
+	sc->streaming = !chunks_overlap(&sc->chunks, &sc->headbuf);
+	*out = sc;
+	return 0;
+}
+
+/* Overlaps: decode everything in seal order, heads last, and let the
+ * stable sort keep the newest of each time. String values are copied into
+ * the head-owned form is not possible here, so strings keep chunk order. */
+static int merge_all(struct store_scan *sc)
+{
+	struct sample_buf all = SAMPLE_BUF_INIT;
+	int rc = 0;
+
+	if (sc->type == VALUE_STRING) {
+		/* Strings from several decoded chunks cannot be held at once by
+		 * this simple path; stream chunk by chunk instead. */
+		sc->streaming = true;
+		return 0;
+	}
+	/* Oldest seal first: ties in time then favour newer seals. */
+	for (size_t i = 0; i < sc->chunks.count && rc == 0; i++)
+		for (size_t k = i + 1; k < sc->chunks.count; k++)
+			if (sc->chunks.rows[k].seq < sc->chunks.rows[i].seq) {
+				struct catalog_chunk tmp = sc->chunks.rows[i];
+				sc->chunks.rows[i] = sc->chunks.rows[k];
+				sc->chunks.rows[k] = tmp;
+			}
+	for (size_t i = 0; i < sc->chunks.count && rc == 0; i++) {
+		rc = load_chunk(sc, &sc->chunks.rows[i]);
+		if (rc == 0)
+			rc = append_decoded(sc, &all, sc->t0, sc->t1);
+	}
+	if (rc == 0)
+		rc = sample_buf_reserve(&all, sc->headbuf.count);
+	for (size_t i = 0; rc == 0 && i < sc->headbuf.count; i++)
+		sample_buf_put(&all, sc->headbuf.ts_ns[i], sc->headbuf.val[i], sc->headbuf.quality[i]);
+	if (rc == 0)
+		rc = sample_buf_sort_dedup(&all, NULL);
+	if (rc != 0) {
+		sample_buf_free(&all);
+		return rc;
+	}
+	sample_buf_free(&sc->headbuf);
+	sc->headbuf = all;
+	sc->chunks.count = 0;
+	return 0;
+}
+
+static int fill_block(struct store_scan *sc, struct sample_buf *src, bool from_dec,
+		      struct store_block *blk)
+{
+	size_t n = src->count;
+
+	*blk = (struct store_block){.count = n, .type = sc->type, .ts_ns = src->ts_ns,
+				    .quality = src->quality};
+	if (sc->type == VALUE_FLOAT64) {
+		blk->f64 = &src->val[0].f64;
+		return 1;
+	}
+	if (sc->type == VALUE_INT64 || sc->type == VALUE_BOOL) {
+		blk->i64 = &src->val[0].i64;
+		return 1;
+	}
+	free(sc->strs);
+	free(sc->str_lens);
+	sc->strs = malloc((n ? n : 1) * sizeof *sc->strs);
+	sc->str_lens = malloc((n ? n : 1) * sizeof *sc->str_lens);
+	if (!sc->strs || !sc->str_lens)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		if (from_dec) {
+			sc->strs[i] = sc->dec.str[src->val[i].u64];
+			sc->str_lens[i] = sc->dec.str_len[src->val[i].u64];
+		} else {
+			sc->strs[i] = src->val[i].str->data;
+			sc->str_lens[i] = src->val[i].str->len;
+		}
+	}
+	blk->str = sc->strs;
+	blk->str_len = sc->str_lens;
+	return 1;
+}
+
+int store_scan_next(struct store_scan *sc, struct store_block *blk)
+{
+	int rc;
+
+	if (!sc->streaming && sc->chunks.count && (rc = merge_all(sc)) != 0)
+		return rc;
+	while (sc->next_chunk < sc->chunks.count) {
+		const struct catalog_chunk *c = &sc->chunks.rows[sc->next_chunk++];
+		if ((rc = load_chunk(sc, c)) != 0)
+			return rc;
+		sample_buf_clear(&sc->out);
+		/* Streaming: chunks are disjoint, and the head's samples start
+		 * after the last chunk; clip each chunk to the range. */
+		if ((rc = append_decoded(sc, &sc->out, sc->t0, sc->t1)) != 0)
+			return rc;
+		if (sc->out.count)
+			return fill_block(sc, &sc->out, true, blk);
+	}
+	if (!sc->head_done) {
+		sc->head_done = true;
+		if (sc->headbuf.count)
+			return fill_block(sc, &sc->headbuf, false, blk);
+	}
+	return 0;
+}
+
+static void set_point(struct store_point *p, enum value_type type, int64_t ts, union value64 v,
+		      quality_t q, const char *str, uint32_t len)
+{
+	*p = (struct store_point){.ts_ns = ts, .quality = q};
+	if (type == VALUE_FLOAT64)
+		p->f64 = v.f64;
+	else if (type == VALUE_STRING) {
+		p->str = str;
+		p->str_len = len;
+	} else
+		p->i64 = v.i64;
+}
+
+/* Neighbour in the chunks: before (last ts < t) or after (first ts >= t). */
+static int chunk_neighbour(struct store_scan *sc, int64_t t, bool before, struct store_point *p,
+			   bool *found)
+{
+	struct catalog_chunk c;
+	struct chunk_list l = {0};
+	uint64_t best_seq = 0;
+	int rc;
+
+	*found = false;
+	rc = before ? catalog_chunk_before(sc->st->cat, sc->tag_id, t, &c, found)
+		    : catalog_chunk_after(sc->st->cat, sc->tag_id, t, &c, found);
+	if (rc != 0 || !*found)
+		return rc;
+	*found = false;
+	rc = before ? list_pinned(sc->st, sc->tag_id, c.t_min, t, &l)
+		    : list_pinned(sc->st, sc->tag_id, t, c.t_max == INT64_MAX ? c.t_max : c.t_max + 1,
+				  &l);
+	l.pinned = l.count;
+	for (size_t i = 0; rc == 0 && i < l.count; i++) {
+		const struct chunk_decoded *d = &sc->dec;
+		if ((rc = load_chunk(sc, &l.rows[i])) != 0)
+			break;
+		for (size_t k = 0; k < d->count; k++) {
+			int64_t ts = d->ts_ns[k];
+			/* Equal times: the newer seal's sample wins. */
+			bool tie_newer = *found && ts == p->ts_ns && l.rows[i].seq >= best_seq;
+			bool better = before ? (ts < t && (!*found || ts > p->ts_ns || tie_newer))
+					     : (ts >= t && (!*found || ts < p->ts_ns || tie_newer));
+			if (!better)
+				continue;
+			union value64 v = {0};
+			if (d->type == VALUE_FLOAT64)
+				v.f64 = d->f64[k];
+			else if (d->type == VALUE_INT64)
+				v.i64 = d->i64[k];
+			else if (d->type == VALUE_BOOL)
+				v.i64 = d->b[k];
+			set_point(p, d->type, ts, v, d->quality[k],
+				  d->type == VALUE_STRING ? d->str[k] : NULL,
+				  d->type == VALUE_STRING ? d->str_len[k] : 0);
+			best_seq = l.rows[i].seq;
+			*found = true;
+		}
+	}
+	/* The point's string may live in dec: only the pins go. */
+	unpin_files(sc->st, &l);
+	free(l.rows);
+	return rc;
+}
+
+static int neighbour(struct store_scan *sc, bool before, struct store_point *out)
+{
+	int64_t t = before ? sc->t0 : sc->t1;
+	bool found;
+	int rc = chunk_neighbour(sc, t, before, out, &found);
+
+	if (rc != 0)
+		return rc;
+	/* The heads are newer than every chunk: on a tie in time they win. */
+	for (int i = 0; i < 2; i++) {
+		int64_t bts, ats;
+		union value64 bv, av;
+		quality_t bq, aq;
+		int got;
+		if (!sc->heads[i])
+			continue;
+		got = head_neighbours(sc->heads[i], sc->tag_id, t, &bts, &bv, &bq, &ats, &av, &aq);
+		if (before && (got & 1) && (!found || bts >= out->ts_ns)) {
+			set_point(out, sc->type, bts, bv, bq, sc->type == VALUE_STRING ? bv.str->data : NULL,
+				  sc->type == VALUE_STRING ? bv.str->len : 0);
+			found = true;
+		}
+		if (!before && (got & 2) && (!found || ats <= out->ts_ns)) {
+			set_point(out, sc->type, ats, av, aq, sc->type == VALUE_STRING ? av.str->data : NULL,
+				  sc->type == VALUE_STRING ? av.str->len : 0);
+			found = true;
+		}
+	}
+	return found ? 1 : 0;
+}
+
+int store_scan_before(struct store_scan *sc, struct store_point *out)
+{
+	return neighbour(sc, true, out);
+}
+
+int store_scan_after(struct store_scan *sc, struct store_point *out)
+{
+	return neighbour(sc, false, out);
+}
+
+void store_scan_close(struct store_scan *sc)
+{
+	if (!sc)
+		return;
+	for (int i = 0; i < 2; i++)
+		head_release(sc->heads[i]);
+	if (sc->have_dec)
+		chunk_decoded_free(&sc->dec);
+	sample_buf_free(&sc->headbuf);
+	sample_buf_free(&sc->out);
+	unpin_files(sc->st, &sc->chunks);
+	free(sc->chunks.rows);
+	free(sc->strs);
+	free(sc->str_lens);
+	free(sc);
+}
+
+/* --- pre-aggregates ----------------------------------------------------- */
+
+int store_chunk_stats(struct store *st, uint32_t tag_id, int64_t t0, int64_t t1,
+		      int (*fn)(void *arg, const struct store_chunk_stats *stats), void *arg)
+{
+	struct chunk_list l = {0};
+	struct sample_buf head = SAMPLE_BUF_INIT;
+	struct head *heads[2];
+	int rc = 0;
+
+	pthread_rwlock_rdlock(&st->heads_lock);
+	heads[0] = st->frozen;
+	heads[1] = st->head;
+	for (int i = 0; i < 2; i++)
+		if (heads[i])
+			head_acquire(heads[i]);
+	pthread_rwlock_unlock(&st->heads_lock);
+	for (int i = 0; i < 2 && rc == 0; i++)
+		if (heads[i])
+			rc = head_collect(heads[i], tag_id, t0, t1, &head);
+	if (rc == 0)
+		rc = catalog_chunks_range(st->cat, tag_id, t0, t1, add_chunk, &l);
+	for (size_t i = 0; rc == 0 && i < l.count; i++) {
+		const struct catalog_chunk *c = &l.rows[i];
+		struct store_chunk_stats s;
+		bool overlaps = (i > 0 && c->t_min <= l.rows[i - 1].t_max) ||
+				(i + 1 < l.count && l.rows[i + 1].t_min <= c->t_max);
+		if (c->t_min < t0 || c->t_max >= t1)
+			continue;
+		for (size_t k = 0; k < head.count && !overlaps; k++)
+			overlaps = head.ts_ns[k] >= c->t_min && head.ts_ns[k] <= c->t_max;
+		s = (struct store_chunk_stats){c->t_min, c->t_max, c->count, c->good_count,
+					       c->flags | (overlaps ? STORE_CHUNK_OVERLAPS : 0),
+					       c->min, c->max, c->sum, c->integral, c->first_ts,
+					       c->last_ts, c->first_v, c->last_v};
+		rc = fn(arg, &s);
+	}
+	for (int i = 0; i < 2; i++)
+		if (heads[i])
+			head_release(heads[i]);
+	sample_buf_free(&head);
+	free(l.rows);
+	return rc;
+}
