@@ -14,7 +14,7 @@
 #include "storage/chunk_format.h"
 
 struct series {
-	char name[256];
+	char name[512];
 	size_t n;
 	int64_t *ts;
 	double *v;
@@ -179,7 +179,7 @@ static int load_csv(struct dataset *ds, const char *path, char sep, const struct
 			*p++ = '\0';
 	}
 	for (size_t c = 1; c < ncol; c++) {
-		char name[300];
+		char name[512];
 		skip[c] = !strcmp(cols[c], "anomaly") || !strcmp(cols[c], "changepoint");
 		if (skip[c])
 			continue;

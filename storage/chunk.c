@@ -514,3 +514,8 @@ int chunk_decode_into(const void *buf, size_t len, const struct chunk_dest *dst,
 		*hdr = h;
 	return rc;
 }
+
+void chunk_last_corruption(const char **file, int *line)
+{
+	codec_corrupt_where(file, line);
+}

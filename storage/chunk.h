@@ -100,4 +100,9 @@ struct chunk_dest {
 int chunk_decode_into(const void *buf, size_t len, const struct chunk_dest *dst, struct chunk_header *hdr)
 	__attribute__((warn_unused_result));
 
+/* Where in the codec's sources this thread's last HS_ECORRUPT was found
+ * (file NULL if never), so a caller can log "corrupt chunk (codec_int.c:123)"
+ * beside the chunk's file and offset. The strings are static. */
+void chunk_last_corruption(const char **file, int *line);
+
 #endif

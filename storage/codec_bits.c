@@ -87,7 +87,8 @@ int codec_get_bytes(struct codec_cur *c, size_t n, const uint8_t **p)
 	if (n > codec_cur_left(c))
 		return CODEC_CORRUPT();
 	*p = c->p;
-	c->p += n;
+	if (n) /* a cursor over no bytes may hold NULL */
+		c->p += n;
 	return 0;
 }
 
@@ -152,6 +153,8 @@ int codec_unpack(struct codec_cur *c, uint64_t *out, size_t n, unsigned width, u
 
 	if (width > 64)
 		return CODEC_CORRUPT();
+	if (n == 0)
+		return 0;
 	if (width == 0) {
 		for (size_t i = 0; i < n; i++)
 			out[i] = base;
@@ -226,16 +229,16 @@ void codec_bitr_init(struct codec_bitr *r, const uint8_t *p, size_t len)
 	r->overrun = false;
 }
 
-/* Top up acc to at least 57 bits, or to whatever is left. */
+/* Top up acc with whole bytes while they fit below bit 63 (so at least 56
+ * bits are held), or with whatever is left near the end. */
 static void bitr_refill(struct codec_bitr *r)
 {
 	if (r->end - r->p >= 8) {
-		uint64_t w = codec_load64(r->p);
 		unsigned take = (63 - r->nacc) / 8;
-		r->acc |= w << r->nacc;
-		if (take < 8)
-			r->acc &= r->nacc + take * 8 == 64 ? ~(uint64_t)0
-							  : ((uint64_t)1 << (r->nacc + take * 8)) - 1;
+		uint64_t keep = ((uint64_t)1 << (r->nacc + take * 8)) - 1;
+		/* Bits of the word past the bytes taken are dropped, to be
+		 * loaded again by the next refill. */
+		r->acc |= (codec_load64(r->p) << r->nacc) & keep;
 		r->p += take;
 		r->nacc += take * 8;
 		return;

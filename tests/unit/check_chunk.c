@@ -251,6 +251,16 @@ static size_t f64_forced(const double *v, size_t n, uint8_t enc, int e, int f32)
 
 /* ---- bits and varints ---------------------------------------------------------------- */
 
+/* A cursor over the first len bytes of b (which may have no data at all). */
+static struct codec_cur cur_of(const struct codec_buf *b, size_t len)
+{
+	struct codec_cur c = {b->data, b->data};
+
+	if (b->data)
+		c.end = b->data + len;
+	return c;
+}
+
 START_TEST(test_pack_widths)
 {
 	uint64_t v[300], out[300];
@@ -266,12 +276,12 @@ START_TEST(test_pack_widths)
 			codec_pack(&b, v, n, w);
 			ck_assert_uint_eq(b.len, (n * w + 7) / 8);
 			/* Exactly sized buffer: exercises the near-the-end path. */
-			c = (struct codec_cur){b.data, b.data + b.len};
+			c = cur_of(&b, b.len);
 			ck_assert_int_eq(codec_unpack(&c, out, n, w, 5), 0);
 			ck_assert_ptr_eq(c.p, c.end);
 			assert_each_eq(n, out[i_], v[i_] + 5);
 			if (b.len) {
-				c = (struct codec_cur){b.data, b.data + b.len - 1};
+				c = cur_of(&b, b.len - 1);
 				ck_assert_int_eq(codec_unpack(&c, out, n, w, 0), HS_ECORRUPT);
 			}
 			codec_buf_free(&b);
@@ -341,13 +351,13 @@ static void int_roundtrip(const uint64_t *v, size_t n, int mode)
 		ck_assert_int_eq(codec_int_encode_mode(&b, v, n, (unsigned)mode), 0);
 	if (n && mode >= 0)
 		ck_assert_uint_eq(b.data[0], (unsigned)mode);
-	c = (struct codec_cur){b.data, b.data + b.len};
+	c = cur_of(&b, b.len);
 	ck_assert_int_eq(codec_int_decode(&c, out, n), 0);
 	ck_assert_ptr_eq(c.p, c.end);
 	assert_each_eq(n, out[i_], v[i_]);
 	/* Any truncation is caught. */
 	for (size_t cut = 0; cut < b.len; cut++) {
-		c = (struct codec_cur){b.data, b.data + cut};
+		c = cur_of(&b, cut);
 		ck_assert_int_eq(codec_int_decode(&c, out, n), HS_ECORRUPT);
 	}
 	free(out);
@@ -534,33 +544,20 @@ END_TEST
 /* ---- float64 --------------------------------------------------------------------------- */
 
 static const uint64_t special_bits[] = {
-	0x0000000000000000ULL, /* +0.0 */
-	0x8000000000000000ULL, /* -0.0 */
-	0x7FF0000000000000ULL, /* +Inf */
-	0xFFF0000000000000ULL, /* -Inf */
-	0x7FF8000000000000ULL, /* quiet NaN */
-	0xFFF8000000000000ULL, /* negative quiet NaN */
-	0x7FF8DEADBEEF1234ULL, /* quiet NaN with payload */
-	0x7FF0000000000001ULL, /* signalling NaN, smallest payload */
-	0x7FF4000000000000ULL, /* signalling NaN */
-	0xFFF7FFFFFFFFFFFFULL, /* negative signalling NaN, largest payload */
-	0x7FFFFFFFFFFFFFFFULL, /* quiet NaN, all payload bits */
-	0x0000000000000001ULL, /* smallest subnormal */
-	0x000FFFFFFFFFFFFFULL, /* largest subnormal */
-	0x8000000000000001ULL, /* negative subnormal */
-	0x0010000000000000ULL, /* DBL_MIN */
-	0x7FEFFFFFFFFFFFFFULL, /* DBL_MAX */
-	0xFFEFFFFFFFFFFFFFULL, /* -DBL_MAX */
-	0x3CB0000000000000ULL, /* DBL_EPSILON */
-	0x3FF0000000000000ULL, /* 1.0 */
-	0x3FB999999999999AULL, /* 0.1 */
-	0x3FB999999999999BULL, /* 0.1 plus one ulp */
-	0x3FD5555555555555ULL, /* 1/3 */
-	0x4340000000000001ULL, /* 2^53 + 2 */
-	0x43E0000000000000ULL, /* 2^63 */
-	0xC3E0000000000000ULL, /* -2^63 */
-	0x7E37E43C8800759CULL, /* 1e300 */
-	0x01A56E1FC2F8F359ULL, /* 1e-300 */
+	0x0000000000000000ULL, 0x8000000000000000ULL, /* +0.0, -0.0 */
+	0x7FF0000000000000ULL, 0xFFF0000000000000ULL, /* +Inf, -Inf */
+	0x7FF8000000000000ULL, 0xFFF8000000000000ULL, /* quiet NaN, negative quiet NaN */
+	0x7FF8DEADBEEF1234ULL, 0x7FFFFFFFFFFFFFFFULL, /* quiet NaNs with payloads */
+	0x7FF0000000000001ULL, 0x7FF4000000000000ULL, /* signalling NaNs */
+	0xFFF7FFFFFFFFFFFFULL,                        /* negative signalling NaN, largest payload */
+	0x0000000000000001ULL, 0x000FFFFFFFFFFFFFULL, /* smallest and largest subnormal */
+	0x8000000000000001ULL, 0x0010000000000000ULL, /* negative subnormal, DBL_MIN */
+	0x7FEFFFFFFFFFFFFFULL, 0xFFEFFFFFFFFFFFFFULL, /* DBL_MAX, -DBL_MAX */
+	0x3CB0000000000000ULL, 0x3FF0000000000000ULL, /* DBL_EPSILON, 1.0 */
+	0x3FB999999999999AULL, 0x3FB999999999999BULL, /* 0.1, 0.1 plus one ulp */
+	0x3FD5555555555555ULL, 0x4340000000000001ULL, /* 1/3, 2^53 + 2 */
+	0x43E0000000000000ULL, 0xC3E0000000000000ULL, /* 2^63, -2^63 */
+	0x7E37E43C8800759CULL, 0x01A56E1FC2F8F359ULL, /* 1e300, 1e-300 */
 };
 #define NSPECIAL (sizeof special_bits / sizeof *special_bits)
 
@@ -1278,10 +1275,17 @@ START_TEST(test_corrupt_header_fields)
 	size_t len = bufs[4].len;
 	struct chunk_header h;
 
-	/* Each header field broken, CRC fixed: still refused. */
+	const char *file;
+	int line;
+
+	/* Each header field broken, CRC fixed: still refused, and the place
+	 * that noticed is recorded for the log. */
 	p[CHUNK_OFF_VERSION] = 2;
 	fix_crc(p, len);
 	ck_assert_int_eq(decode_any(p, len), HS_ECORRUPT);
+	chunk_last_corruption(&file, &line);
+	ck_assert_ptr_nonnull(file);
+	ck_assert_int_gt(line, 0);
 	p[CHUNK_OFF_VERSION] = CHUNK_VERSION;
 	p[CHUNK_OFF_RESERVED] = 1;
 	fix_crc(p, len);
