@@ -25,10 +25,12 @@ struct hs_config {
 	unsigned http_threads;
 	uint64_t http_connection_timeout_ms;
 	unsigned http_max_connections;
+	uint64_t http_max_body_bytes;
 	/* [mqtt] */
 	struct net_addr mqtt_listen;
 	/* [udp] */
 	struct net_addr udp_listen;
+	uint64_t udp_rcvbuf_bytes;
 	/* [storage] */
 	unsigned wal_sync;             /* index into "commit", "interval", "off" */
 	uint64_t wal_sync_interval_ms;
@@ -36,6 +38,9 @@ struct hs_config {
 	uint64_t seal_interval_ms;
 	uint64_t partition_ms;
 	uint64_t head_memory_bytes;
+	/* [ingest] */
+	uint64_t ingest_max_pending_bytes;
+	uint64_t ingest_write_timeout_ms;
 	/* [retention] */
 	char *retention_keep;          /* "GLOB DURATION, ..." (see config_retention_parse) */
 

@@ -19,6 +19,9 @@
 #include "lib/sdnotify.h"
 #include "server/config.h"
 #include "storage/datadir.h"
+#include "server/evloop.h"
+#include "server/ingest.h"
+#include "server/udp.h"
 #include "storage/store.h"
 #include "web/http.h"
 
@@ -340,15 +343,88 @@ static void note_unbuilt_listener(const char *name, const struct net_addr *addr)
 			 addr->text);
 }
 
+struct listeners {
+	struct ingest *ing;
+	struct evloop *loop;
+	struct udp_listener *udp;
+};
+
+/* /metrics for what lives in server/: the ingest pipeline and UDP. */
+static void render_server_metrics(void *arg, struct strbuf *out)
+{
+	const struct listeners *l = arg;
+	struct ingest_stats is;
+	struct udp_stats us = {0};
+
+	ingest_stats(l->ing, &is);
+	if (l->udp)
+		udp_listener_stats(l->udp, &us);
+	const struct { const char *name, *type, *help; uint64_t v; } rows[] = {
+		{"historian_ingest_batches_total", "counter", "Batches handed to storage.", is.batches},
+		{"historian_ingest_samples_total", "counter", "Samples handed to storage.", is.samples},
+		{"historian_ingest_bad_lines_total", "counter", "Lines or JSON samples refused.", is.bad_lines},
+		{"historian_ingest_refused_busy_total", "counter",
+		 "Writes refused because storage was behind (503).", is.refused_busy},
+		{"historian_ingest_pending_bytes", "gauge", "Accepted, not yet durable.", is.pending_bytes},
+		{"historian_udp_datagrams_total", "counter", "UDP datagrams received.", us.datagrams},
+		{"historian_udp_samples_total", "counter", "Samples taken from UDP.", us.samples},
+		{"historian_udp_parse_errors_total", "counter", "UDP lines refused.", us.bad_lines},
+		{"historian_udp_dropped_samples_total", "counter",
+		 "UDP samples dropped because storage was behind.", us.dropped_busy},
+		{"historian_udp_kernel_drops_total", "counter",
+		 "UDP datagrams the kernel dropped (receive buffer full).", us.kernel_drops},
+		{"historian_udp_rcvbuf_bytes", "gauge", "UDP receive buffer granted.", us.rcvbuf_bytes},
+	};
+	for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
+		strbuf_printf(out, "# HELP %s %s\n# TYPE %s %s\n%s %llu\n", rows[i].name, rows[i].help,
+			      rows[i].name, rows[i].type, rows[i].name, (unsigned long long)rows[i].v);
+}
+
+static int start_udp(const struct hs_config *cfg, struct listeners *l)
+{
+	char err[512];
+	struct udp_options uo = {cfg->udp_listen, (size_t)cfg->udp_rcvbuf_bytes};
+	int rc;
+
+	if (cfg->udp_listen.off)
+		return 0;
+	rc = evloop_new(&l->loop);
+	if (rc == 0)
+		rc = udp_listener_new(&uo, l->ing, l->loop, &l->udp, err);
+	else
+		snprintf(err, sizeof err, "cannot start the event loop: %s", hs_strerror(rc));
+	if (rc == 0 && (rc = evloop_start(l->loop)) != 0)
+		snprintf(err, sizeof err, "cannot start the event loop: %s", hs_strerror(rc));
+	if (rc != 0) {
+		log_error("main", "%s", err);
+		return rc;
+	}
+	struct udp_stats us;
+	udp_listener_stats(l->udp, &us);
+	log_info("udp", "listening on %s (receive buffer %llu bytes)", udp_listener_address(l->udp),
+		 (unsigned long long)us.rcvbuf_bytes);
+	return 0;
+}
+
+static void stop_udp(struct listeners *l)
+{
+	evloop_stop(l->loop);
+	udp_listener_free(l->udp);
+	evloop_free(l->loop);
+	l->udp = NULL;
+	l->loop = NULL;
+}
+
 /* Tell systemd (Type=notify) we serve; STATUS lists each open listener as
  * "NAME ADDRESS", which also lets tests learn ports the kernel picked. */
-static void notify_ready(const struct http_server *http)
+static void notify_ready(const struct http_server *http, const struct udp_listener *udp)
 {
 	char state[256];
 	int rc;
 
-	snprintf(state, sizeof state, "READY=1\nMAINPID=%ld\nSTATUS=ready; http %s", (long)getpid(),
-		 http ? http_server_address(http) : "off");
+	snprintf(state, sizeof state, "READY=1\nMAINPID=%ld\nSTATUS=ready; http %s; udp %s",
+		 (long)getpid(), http ? http_server_address(http) : "off",
+		 udp ? udp_listener_address(udp) : "off");
 	rc = sd_notify_send(state);
 	if (rc < 0)
 		log_warn("main", "cannot notify systemd of readiness: %s", hs_strerror(rc));
@@ -358,6 +434,8 @@ static int run(const struct hs_config *cfg, bool salvage, const sigset_t *sigs)
 {
 	struct datadir *dir = NULL;
 	struct store *st = NULL;
+	struct ingest *ing = NULL;
+	struct listeners lst = {0};
 	struct http_server *http = NULL;
 	struct http_app app = {.version = PACKAGE_VERSION};
 	char err[DATADIR_ERROR_MAX > HTTP_ERROR_MAX ? DATADIR_ERROR_MAX : HTTP_ERROR_MAX];
@@ -376,9 +454,22 @@ static int run(const struct hs_config *cfg, bool salvage, const sigset_t *sigs)
 	if (open_store(cfg, app.data_dir, salvage, &st) != 0)
 		goto out;
 	app.store = st;
+	struct ingest_options iopts = {(size_t)cfg->ingest_max_pending_bytes,
+				       cfg->ingest_write_timeout_ms};
+	if (ingest_new(st, &iopts, &ing) != 0) {
+		log_error("main", "cannot start the ingest pipeline: out of memory");
+		goto out;
+	}
+	app.ingest = ing;
+	lst.ing = ing;
+	app.render_metrics = render_server_metrics;
+	app.render_metrics_arg = &lst;
+	if (start_udp(cfg, &lst) != 0)
+		goto out;
 	if (!cfg->http_listen.off) {
 		struct http_options hopts = {cfg->http_listen, cfg->http_threads,
-					     cfg->http_connection_timeout_ms, cfg->http_max_connections};
+					     cfg->http_connection_timeout_ms, cfg->http_max_connections,
+					     (size_t)cfg->http_max_body_bytes};
 		rc = http_server_start(&hopts, &app, &http, err);
 		if (rc != 0) {
 			log_error("main", "%s", err);
@@ -388,22 +479,26 @@ static int run(const struct hs_config *cfg, bool salvage, const sigset_t *sigs)
 			 cfg->http_threads);
 	}
 	note_unbuilt_listener("mqtt", &cfg->mqtt_listen);
-	note_unbuilt_listener("udp", &cfg->udp_listen);
 	log_info("main", "ready");
-	notify_ready(http);
+	notify_ready(http, lst.udp);
 
 	sig = wait_for_stop(sigs);
 	sd_notify_send("STOPPING=1\nSTATUS=shutting down");
 	log_info("main", "%s received; shutting down (timeout %llu ms)",
 		 sig == SIGINT ? "SIGINT" : "SIGTERM", (unsigned long long)cfg->shutdown_timeout_ms);
+	stop_udp(&lst); /* no new samples; those handed over finish below */
 	status = stop_services(http, cfg->shutdown_timeout_ms);
 	http = NULL;
 	store_close(st); /* completes queued appends durably; the head stays in the WAL */
 	st = NULL;
+	ingest_free(ing); /* every write's completion has run: the store is closed */
+	ing = NULL;
 	log_info("main", "stopped%s", status == EXIT_SUCCESS ? " cleanly" : " with requests cut off");
 out:
 	http_server_stop(http);
-	store_close(st); /* after HTTP: no request may still use it */
+	stop_udp(&lst);
+	store_close(st); /* after HTTP and UDP: nothing may still use it */
+	ingest_free(ing);
 	datadir_close(dir);
 	return status;
 }

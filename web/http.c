@@ -39,6 +39,7 @@ struct route_stats {
 struct http_server {
 	struct MHD_Daemon *mhd;
 	const struct http_app *app;
+	size_t max_body_bytes;
 	struct net_addr bound;
 	_Atomic unsigned in_flight;
 	struct route_stats *stats; /* http_route_count + 1: the last is "unmatched" */
@@ -88,6 +89,11 @@ static enum MHD_Result queue(struct http_request *req, unsigned status, struct M
 
 	if (!resp)
 		return MHD_NO;
+	if (req->retry_after_s && (status == 503 || status == 429)) {
+		char secs[16];
+		snprintf(secs, sizeof secs, "%u", req->retry_after_s);
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, secs);
+	}
 	if (status == 405 && req->route_index >= 0) {
 		char allow[64];
 		allow_header(http_routes[req->route_index].methods, allow, sizeof allow);
@@ -147,19 +153,55 @@ enum MHD_Result http_reply_error(struct http_request *req, unsigned status, cons
 				   json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", clean));
 }
 
-static enum MHD_Result dispatch(struct http_request *req)
+/* Route the request; returns false (with a reply queued) when the path
+ * or method has no handler. */
+static bool route_request(struct http_request *req, enum MHD_Result *rc)
 {
 	const struct http_route *route;
 
 	req->route_index = find_route(req->url);
-	if (req->route_index < 0)
-		return http_reply_error(req, 404, "not_found", "no such endpoint: %s", req->url);
+	if (req->route_index < 0) {
+		*rc = http_reply_error(req, 404, "not_found", "no such endpoint: %s", req->url);
+		return false;
+	}
 	route = &http_routes[req->route_index];
 	if (!(route->methods & req->method) &&
-	    !(req->method == HTTP_HEAD && (route->methods & HTTP_GET)))
-		return http_reply_error(req, 405, "method_not_allowed", "%s does not take %s",
-					route->path, req->method_name);
-	return route->handler(req);
+	    !(req->method == HTTP_HEAD && (route->methods & HTTP_GET))) {
+		*rc = http_reply_error(req, 405, "method_not_allowed", "%s does not take %s",
+				       route->path, req->method_name);
+		return false;
+	}
+	return true;
+}
+
+void http_suspend(struct http_request *req)
+{
+	atomic_store(&req->wait, HTTP_WAIT_PENDING);
+	MHD_suspend_connection(req->conn);
+}
+
+void http_complete(struct http_request *req, int status)
+{
+	req->wait_status = status;
+	atomic_store(&req->wait, HTTP_WAIT_DONE);
+	MHD_resume_connection(req->conn);
+}
+
+/* A declared body over the limit is refused before it is read. */
+static bool body_announced_too_large(const struct http_request *req, size_t max)
+{
+	const char *cl = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND,
+						     MHD_HTTP_HEADER_CONTENT_LENGTH);
+	return cl && strtoull(cl, NULL, 10) > max;
+}
+
+static void take_upload(struct http_request *req, const char *data, size_t len, size_t max)
+{
+	if (req->body_too_large || req->body.len + len > max) {
+		req->body_too_large = true;
+		return;
+	}
+	strbuf_append(&req->body, data, len);
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
@@ -170,7 +212,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	struct http_request *req = *con_cls;
 
 	(void)version;
-	(void)upload_data;
 	if (!req) {
 		req = calloc(1, sizeof *req);
 		if (!req)
@@ -183,18 +224,31 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		req->method_name = method;
 		req->route_index = -1;
 		req->start_ns = clock_mono_ns();
+		req->max_body_bytes = server->max_body_bytes;
 		atomic_fetch_add(&server->in_flight, 1);
 		*con_cls = req;
+		enum MHD_Result rc;
+		if (!route_request(req, &rc))
+			return rc; /* answered before any body is read */
+		if (body_announced_too_large(req, server->max_body_bytes))
+			return http_reply_error(req, 413, "body_too_large",
+						"request body over the limit of %zu bytes",
+						server->max_body_bytes);
 		return MHD_YES;
 	}
 	if (*upload_data_size) {
-		/* No route takes a body yet: read and drop it. */
+		take_upload(req, upload_data, *upload_data_size, server->max_body_bytes);
 		*upload_data_size = 0;
 		return MHD_YES;
 	}
-	if (req->status)
+	if (req->status || atomic_load(&req->wait) == HTTP_WAIT_PENDING)
 		return MHD_YES;
-	return dispatch(req);
+	if (req->body_too_large)
+		return http_reply_error(req, 413, "body_too_large",
+					"request body over the limit of %zu bytes", server->max_body_bytes);
+	if (strbuf_failed(&req->body))
+		return http_reply_error(req, 503, "out_of_memory", "cannot hold the request body");
+	return http_routes[req->route_index].handler(req);
 }
 
 static size_t status_slot(unsigned status)
@@ -229,6 +283,9 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		atomic_fetch_add(&st->count, 1);
 	}
 	atomic_fetch_sub(&server->in_flight, 1);
+	if (req->handler_state_free)
+		req->handler_state_free(req->handler_state);
+	strbuf_free(&req->body);
 	free(req);
 	*con_cls = NULL;
 }
@@ -254,6 +311,7 @@ int http_server_start(const struct http_options *opts, const struct http_app *ap
 	if (!server)
 		return -ENOMEM;
 	server->app = app;
+	server->max_body_bytes = opts->max_body_bytes ? opts->max_body_bytes : 64u << 20;
 	server->stats = calloc(http_route_count + 1, sizeof *server->stats);
 	if (!server->stats) {
 		rc = -ENOMEM;
@@ -267,7 +325,8 @@ int http_server_start(const struct http_options *opts, const struct http_app *ap
 		goto fail;
 	}
 	server->mhd = MHD_start_daemon(
-		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG,
+		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG |
+			MHD_ALLOW_SUSPEND_RESUME,
 		0, NULL, NULL, on_request, server,
 		MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
 		MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)opts->threads,

@@ -12,6 +12,7 @@
 #define HTTP_ERROR_MAX 512
 
 struct store;
+struct ingest;
 
 struct http_server;
 
@@ -20,6 +21,7 @@ struct http_options {
 	unsigned threads;
 	uint64_t connection_timeout_ms;
 	unsigned max_connections;
+	size_t max_body_bytes;   /* request bodies above this get 413 */
 };
 
 /* What every handler may read; must outlive the server. */
@@ -27,6 +29,11 @@ struct http_app {
 	const char *version;
 	const char *data_dir;      /* absolute */
 	struct store *store;       /* the storage engine; outlives the server */
+	struct ingest *ingest;     /* the ingest pipeline (server/ingest.h); outlives the server */
+	/* More /metrics from the daemon's own listeners (UDP, ingest), in
+	 * Prometheus text; called on a worker thread. May be NULL. */
+	void (*render_metrics)(void *arg, struct strbuf *out);
+	void *render_metrics_arg;
 	int64_t start_unix_ns;     /* wall clock at start, for /metrics */
 	uint64_t start_mono_ns;    /* CLOCK_MONOTONIC at start, for uptime */
 };

@@ -5,8 +5,11 @@
 
 #include <jansson.h>
 #include <microhttpd.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 
+#include "lib/strbuf.h"
 #include "web/http.h"
 
 enum http_method {
@@ -31,6 +34,14 @@ struct http_route {
 	http_handler_fn handler;
 };
 
+/* A request's progress through a handler that waits for something
+ * (a WAL commit) with the connection suspended. */
+enum http_wait {
+	HTTP_WAIT_NONE = 0, /* not waiting */
+	HTTP_WAIT_PENDING,  /* suspended; the completion will resume it */
+	HTTP_WAIT_DONE,     /* resumed with a result: the handler replies now */
+};
+
 struct http_request {
 	struct MHD_Connection *conn;
 	const struct http_app *app;
@@ -41,11 +52,32 @@ struct http_request {
 	int route_index;        /* index in http_routes, or -1 when no route */
 	uint64_t start_ns;      /* CLOCK_MONOTONIC when the request arrived */
 	unsigned status;        /* the status queued, 0 until then */
+	/* The request body, read whole before the handler runs (POST, PUT,
+	 * PATCH), at most max_body_bytes; body_too_large when it was more. */
+	struct strbuf body;
+	bool body_too_large;
+	size_t max_body_bytes;  /* the limit, also for inflated bodies */
+	unsigned retry_after_s; /* when set, a 503 or 429 carries Retry-After */
+	/* For handlers that suspend: see http_suspend()/http_complete(). */
+	_Atomic int wait;
+	int wait_status;
+	void *handler_state;    /* the handler's own, freed by handler_state_free */
+	void (*handler_state_free)(void *state);
 };
 
 /* The route table, defined in web/routes.c. */
 extern const struct http_route http_routes[];
 extern const unsigned http_route_count;
+
+/* Suspend the connection until http_complete(); the handler then runs
+ * again with req->wait == HTTP_WAIT_DONE and req->wait_status set, and
+ * replies. Call from the handler, before starting the work that will
+ * complete it (the completion may come before the handler returns). */
+void http_suspend(struct http_request *req);
+
+/* Finish a suspended request's wait with status and resume it. Any
+ * thread, once per suspend; must not block. */
+void http_complete(struct http_request *req, int status);
 
 /* Queue a reply whose body is copied. */
 enum MHD_Result http_reply(struct http_request *req, unsigned status, const char *content_type,

@@ -7,6 +7,11 @@ const struct http_route http_routes[] = {
 	{"/health", HTTP_GET, route_health},
 	{"/metrics", HTTP_GET, route_metrics},
 	{"/api/v1/admin/compact", HTTP_POST, route_admin_compact},
+	{"/write", HTTP_POST, route_write_influx},
+	{"/api/v2/write", HTTP_POST, route_write_influx},
+	{"/api/v1/write", HTTP_POST, route_write_v1},
+	{"/ping", HTTP_GET, route_ping},
+	{"/api/v1/raw", HTTP_GET, route_raw},
 };
 
 const unsigned http_route_count = sizeof http_routes / sizeof http_routes[0];

@@ -9,6 +9,14 @@
 enum MHD_Result route_health(struct http_request *req);
 enum MHD_Result route_metrics(struct http_request *req);
 
+/* web/routes_write.c: write endpoints */
+enum MHD_Result route_write_influx(struct http_request *req);
+enum MHD_Result route_write_v1(struct http_request *req);
+enum MHD_Result route_ping(struct http_request *req);
+
+/* web/routes_raw.c: reading samples back */
+enum MHD_Result route_raw(struct http_request *req);
+
 /* web/routes_admin.c: maintenance endpoints */
 enum MHD_Result route_admin_compact(struct http_request *req);
 

@@ -156,6 +156,8 @@ enum MHD_Result route_metrics(struct http_request *req)
 	render_process(&out);
 	if (app->store)
 		render_store(app->store, &out);
+	if (app->render_metrics)
+		app->render_metrics(app->render_metrics_arg, &out);
 	http_metrics_render(req->server, &out);
 	if (strbuf_failed(&out)) {
 		strbuf_free(&out);

@@ -41,7 +41,7 @@ atexit.register(_kill_leftovers)
 
 # historiand reports readiness with the systemd notify protocol: a datagram
 # "READY=1\nSTATUS=ready; http 127.0.0.1:41234; ..." on $NOTIFY_SOCKET.
-STATUS_LISTENER_RE = re.compile(r"; (\w+) (\S+)")
+STATUS_LISTENER_RE = re.compile(r"; (\w+) ([^;\s]+)")
 
 
 def run_historiand(*args, timeout=10, env=None):

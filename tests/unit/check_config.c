@@ -142,14 +142,18 @@ static const struct {
 	{"http", "threads", "4"},
 	{"http", "connection_timeout", NULL},
 	{"http", "max_connections", "1024"},
+	{"http", "max_body_size", "64MiB"},
 	{"mqtt", "listen", "127.0.0.1:1883"},
 	{"udp", "listen", "127.0.0.1:8089"},
+	{"udp", "rcvbuf", "8MiB"},
 	{"storage", "wal_sync", "commit"},
 	{"storage", "wal_sync_interval", "1s"},
 	{"storage", "wal_segment_size", "64MiB"},
 	{"storage", "seal_interval", "1h"},
 	{"storage", "partition", "7d"},
 	{"storage", "head_memory", "256MiB"},
+	{"ingest", "max_pending", "256MiB"},
+	{"ingest", "write_timeout", "10s"},
 	{"retention", "keep", ""},
 };
 #define EXPECTED_KEYS (sizeof expected_keys / sizeof expected_keys[0])
@@ -325,9 +329,16 @@ static const char full_conf[] =
 	"partition = 1d\n"                                 /* 25 */
 	"head_memory = 1GiB\n"                             /* 26 */
 	"[retention]\n"                                    /* 27 */
-	"keep = lab.* 30d\n";                              /* 28 */
-static const unsigned full_conf_lines[] = {3, 4, 5, 6, 7, 10, 11, 12, 13, 16, 19,
-					   21, 22, 23, 24, 25, 26, 28};
+	"keep = lab.* 30d\n"                               /* 28 */
+	"[http]\n"                                         /* 29 */
+	"max_body_size = 8MiB\n"                           /* 30 */
+	"[ingest]\n"                                       /* 31 */
+	"max_pending = 64MiB\n"                            /* 32 */
+	"write_timeout = 2s\n"                             /* 33 */
+	"[udp]\n"                                          /* 34 */
+	"rcvbuf = 16MiB\n";                                /* 35 */
+static const unsigned full_conf_lines[] = {3, 4, 5, 6, 7, 10, 11, 12, 13, 30, 16, 19, 35,
+					   21, 22, 23, 24, 25, 26, 32, 33, 28};
 
 static void dir_create(void)
 {
@@ -468,7 +479,7 @@ END_TEST
 START_TEST(test_err_unknown_section)
 {
 	parse_err("[general]\nlog_level = info\n[bogus]\n", "t.conf:3: [bogus]: unknown section",
-		  "general, http, mqtt, udp, storage, retention");
+		  "general, http, mqtt, udp, storage, ingest, retention");
 	parse_err("[]\n", "t.conf:1: []: unknown section", "known");
 }
 END_TEST

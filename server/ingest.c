@@ -1,0 +1,603 @@
+/* ingest.c: the ingest pipeline behind ingest.h: payloads to named samples, bulk tag resolution, backpressure.
+ * A batch is built by one thread; names are deduplicated per batch in a small open-addressing map so each distinct
+ * tag is rendered, looked up and (when new) created once. Concurrency: only the pending-bytes account is shared. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/clock.h"
+#include "lib/hs_error.h"
+#include "lib/strbuf.h"
+#include "lib/vec.h"
+#include "server/ingest.h"
+#include "server/ingest_int.h"
+#include "server/tagname.h"
+
+#define NAME_MAX_BYTES 1024
+
+int ingest_new(struct store *st, const struct ingest_options *opts, struct ingest **out)
+{
+	struct ingest *ing = calloc(1, sizeof *ing);
+
+	*out = NULL;
+	if (!ing)
+		return -ENOMEM;
+	ing->st = st;
+	ing->max_pending = opts && opts->max_pending_bytes ? opts->max_pending_bytes : 256u << 20;
+	ing->wait_ms = opts && opts->wait_timeout_ms ? opts->wait_timeout_ms : 10000;
+	pthread_mutex_init(&ing->lock, NULL);
+	pthread_cond_init(&ing->room, NULL);
+	*out = ing;
+	return 0;
+}
+
+void ingest_free(struct ingest *ing)
+{
+	if (!ing)
+		return;
+	pthread_mutex_destroy(&ing->lock);
+	pthread_cond_destroy(&ing->room);
+	free(ing);
+}
+
+void ingest__error(struct ingest_report *rep, uint32_t line, uint32_t column, const char *fmt, ...)
+{
+	va_list ap;
+
+	rep->bad_lines++;
+	if (rep->nerrors == INGEST_ERRORS_MAX)
+		return;
+	struct ingest_error *e = &rep->errors[rep->nerrors++];
+	e->line = line;
+	e->column = column;
+	va_start(ap, fmt);
+	vsnprintf(e->message, sizeof e->message, fmt, ap);
+	va_end(ap);
+}
+
+/* --- batches ------------------------------------------------------------ */
+
+int ingest__batch_new(struct ingest *ing, struct ingest_batch **out)
+{
+	struct ingest_batch *b = calloc(1, sizeof *b);
+
+	*out = b;
+	if (!b)
+		return -ENOMEM;
+	b->ing = ing;
+	b->arena = (struct strbuf)STRBUF_INIT;
+	return 0;
+}
+
+void ingest_batch_free(struct ingest_batch *b)
+{
+	if (!b)
+		return;
+	free(b->samples);
+	free(b->pending);
+	free(b->names);
+	free(b->slots);
+	free(b->labels);
+	strbuf_free(&b->arena);
+	free(b);
+}
+
+size_t ingest_batch_samples(const struct ingest_batch *b)
+{
+	return b ? b->count : 0;
+}
+
+/* Copy bytes into the arena; returns their offset (arena may move: keep
+ * offsets, not pointers, until the batch is complete). */
+size_t ingest__keep(struct ingest_batch *b, const char *bytes, size_t len)
+{
+	size_t off = b->arena.len;
+	strbuf_append(&b->arena, bytes, len);
+	return off;
+}
+
+static uint64_t hash_name(const char *p, size_t n)
+{
+	uint64_t h = 1469598103934665603ull;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ (unsigned char)p[i]) * 1099511628211ull;
+	return h | 1;
+}
+
+static int grow_slots(struct ingest_batch *b)
+{
+	size_t cap = b->slot_cap ? b->slot_cap * 2 : 256;
+	uint32_t *slots = malloc(cap * sizeof *slots);
+
+	if (!slots)
+		return -ENOMEM;
+	memset(slots, 0xff, cap * sizeof *slots);
+	for (size_t i = 0; i < b->nnames; i++) {
+		size_t k = b->names[i].hash & (cap - 1);
+		while (slots[k] != UINT32_MAX)
+			k = (k + 1) & (cap - 1);
+		slots[k] = (uint32_t)i;
+	}
+	free(b->slots);
+	b->slots = slots;
+	b->slot_cap = cap;
+	return 0;
+}
+
+int ingest__name(struct ingest_batch *b, const char *name, size_t len, enum value_type type,
+		 const struct tagname_label *labels, size_t nlabels, uint32_t *index)
+{
+	uint64_t h = hash_name(name, len);
+	size_t k;
+
+	if ((b->nnames + 1) * 2 > b->slot_cap && grow_slots(b) != 0)
+		return -ENOMEM;
+	for (k = h & (b->slot_cap - 1); b->slots[k] != UINT32_MAX; k = (k + 1) & (b->slot_cap - 1)) {
+		const struct batch_name *n = &b->names[b->slots[k]];
+		if (n->hash == h && n->len == len && memcmp(b->arena.data + n->off, name, len) == 0) {
+			*index = b->slots[k];
+			return 0;
+		}
+	}
+	if (vec_grow(&b->names, &b->names_cap, b->nnames, sizeof *b->names) != 0)
+		return -ENOMEM;
+	struct batch_name *n = &b->names[b->nnames];
+	*n = (struct batch_name){.hash = h, .len = (uint32_t)len, .type = type,
+				 .first_label = (uint32_t)b->nlabels, .nlabels = (uint32_t)nlabels};
+	n->off = ingest__keep(b, name, len);
+	for (size_t i = 0; i < nlabels; i++) {
+		if (vec_grow(&b->labels, &b->labels_cap, b->nlabels, sizeof *b->labels) != 0)
+			return -ENOMEM;
+		b->labels[b->nlabels].key_off = ingest__keep(b, labels[i].key, labels[i].key_len);
+		b->labels[b->nlabels].key_len = (uint32_t)labels[i].key_len;
+		b->labels[b->nlabels].value_off = ingest__keep(b, labels[i].value, labels[i].value_len);
+		b->labels[b->nlabels].value_len = (uint32_t)labels[i].value_len;
+		b->nlabels++;
+	}
+	if (strbuf_failed(&b->arena))
+		return -ENOMEM;
+	b->slots[k] = (uint32_t)b->nnames;
+	*index = (uint32_t)b->nnames++;
+	return 0;
+}
+
+int ingest__add(struct ingest_batch *b, const struct pending_sample *p)
+{
+	if (vec_grow(&b->pending, &b->pending_cap, b->npending, sizeof *b->pending) != 0)
+		return -ENOMEM;
+	b->pending[b->npending++] = *p;
+	return 0;
+}
+
+static const char *type_name(enum value_type t)
+{
+	switch (t) {
+	case VALUE_FLOAT64: return "float";
+	case VALUE_INT64: return "integer";
+	case VALUE_BOOL: return "boolean";
+	case VALUE_STRING: return "string";
+	}
+	return "?";
+}
+
+/* Resolve every distinct name of the batch in one call to the store. */
+static int resolve(struct ingest_batch *b)
+{
+	size_t n = b->nnames ? b->nnames : 1, nl = b->nlabels;
+	struct store_tag_spec *specs = calloc(n, sizeof *specs);
+	struct store_label *labels = calloc(nl ? nl : 1, sizeof *labels);
+	uint32_t *ids = calloc(n, sizeof *ids);
+	int *status = calloc(n, sizeof *status);
+	char **owned = calloc(nl * 2 + 1, sizeof *owned);
+	int rc = -ENOMEM;
+
+	if (!specs || !labels || !ids || !status || !owned)
+		goto out;
+	/* The store wants NUL-terminated label strings: copy them out once. */
+	for (size_t i = 0; i < nl; i++) {
+		const struct batch_label *l = &b->labels[i];
+		owned[2 * i] = strndup(b->arena.data + l->key_off, l->key_len);
+		owned[2 * i + 1] = strndup(b->arena.data + l->value_off, l->value_len);
+		if (!owned[2 * i] || !owned[2 * i + 1])
+			goto out;
+		labels[i] = (struct store_label){owned[2 * i], owned[2 * i + 1]};
+	}
+	for (size_t i = 0; i < b->nnames; i++) {
+		const struct batch_name *nm = &b->names[i];
+		specs[i] = (struct store_tag_spec){b->arena.data + nm->off, nm->len, nm->type,
+						   labels + nm->first_label, nm->nlabels};
+	}
+	rc = store_tags_resolve(b->ing->st, specs, b->nnames, ids, status);
+	for (size_t i = 0; rc == 0 && i < b->nnames; i++) {
+		b->names[i].id = ids[i];
+		b->names[i].status = status[i];
+		if (status[i] == HS_ETYPE &&
+		    store_tag_find(b->ing->st, specs[i].name, specs[i].name_len, &ids[i],
+				   &b->names[i].existing) != 0)
+			b->names[i].existing = 0;
+	}
+out:
+	for (size_t i = 0; owned && i < nl * 2; i++)
+		free(owned[i]);
+	free(owned);
+	free(specs);
+	free(labels);
+	free(ids);
+	free(status);
+	return rc;
+}
+
+/* Refuse the lines whose samples name a bad tag; returns a sorted list of
+ * bad line numbers in *bad (caller frees). */
+static int refuse_lines(struct ingest_batch *b, struct ingest_report *rep, uint32_t **bad,
+			size_t *nbad)
+{
+	size_t cap = 0;
+
+	*bad = NULL;
+	*nbad = 0;
+	for (size_t i = 0; i < b->npending; i++) {
+		const struct pending_sample *p = &b->pending[i];
+		const struct batch_name *nm = &b->names[p->name];
+		/* The tag's type: the existing one, or the one just created. */
+		enum value_type actual = nm->status == HS_ETYPE ? nm->existing : nm->type;
+		if (nm->status != -EINVAL && p->type == actual)
+			continue;
+		if (*nbad && (*bad)[*nbad - 1] == p->line)
+			continue; /* one error per line */
+		if (vec_grow(bad, &cap, *nbad, sizeof **bad) != 0)
+			return -ENOMEM;
+		(*bad)[(*nbad)++] = p->line;
+		if (nm->status == -EINVAL)
+			ingest__error(rep, p->line, 0,
+				      "invalid tag name (empty, over 1024 bytes, not UTF-8 or with NUL)");
+		else
+			ingest__error(rep, p->line, 0, "tag %.*s holds %s values; this value is %s",
+				      (int)(nm->len > 300 ? 300 : nm->len), b->arena.data + nm->off,
+				      type_name(actual), type_name(p->type));
+	}
+	return 0;
+}
+
+static void to_store_sample(const struct ingest_batch *b, const struct pending_sample *p,
+			    struct store_sample *out)
+{
+	*out = (struct store_sample){.tag_id = b->names[p->name].id, .quality = p->quality,
+				     .ts_ns = p->ts_ns};
+	switch (p->type) {
+	case VALUE_FLOAT64: out->v.f64 = p->v.f64; break;
+	case VALUE_INT64: out->v.i64 = p->v.i64; break;
+	case VALUE_BOOL: out->v.b = p->v.i64 != 0; break;
+	case VALUE_STRING:
+		out->v.s.ptr = b->arena.data + p->v.s.off;
+		out->v.s.len = p->v.s.len;
+		break;
+	}
+}
+
+int ingest__finish(struct ingest_batch *b, struct ingest_batch **out, struct ingest_report *rep)
+{
+	uint32_t *bad = NULL;
+	size_t nbad = 0, k = 0;
+	int rc;
+
+	*out = NULL;
+	if (strbuf_failed(&b->arena)) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	if (b->npending == 0) {
+		ingest_batch_free(b);
+		return 0;
+	}
+	rc = resolve(b);
+	if (rc == 0)
+		rc = refuse_lines(b, rep, &bad, &nbad);
+	if (rc == 0 && !(b->samples = malloc(b->npending * sizeof *b->samples)))
+		rc = -ENOMEM;
+	if (rc != 0)
+		goto fail;
+	/* Samples come in line order, and bad is sorted: one walk drops them. */
+	for (size_t i = 0, j = 0; i < b->npending; i++) {
+		const struct pending_sample *p = &b->pending[i];
+		while (j < nbad && bad[j] < p->line)
+			j++;
+		if (j < nbad && bad[j] == p->line)
+			continue;
+		to_store_sample(b, p, &b->samples[k++]);
+		b->bytes += sizeof(struct store_sample) + (p->type == VALUE_STRING ? p->v.s.len : 0);
+	}
+	b->count = k;
+	rep->samples = k;
+	free(bad);
+	atomic_fetch_add(&b->ing->bad_lines, rep->bad_lines);
+	if (k == 0) {
+		ingest_batch_free(b);
+		return 0;
+	}
+	*out = b;
+	return 0;
+fail:
+	free(bad);
+	ingest_batch_free(b);
+	return rc;
+}
+
+/* --- line protocol ------------------------------------------------------ */
+
+/* Scratch for one line's unescaped strings: a line's names and labels. */
+struct scratch {
+	char buf[65536];
+	size_t used;
+};
+
+static const char *unescape(struct scratch *sc, const struct lp_str *s, size_t *len)
+{
+	char *dst = sc->buf + sc->used;
+	size_t n = s->escaped ? lp_unescape(s, dst, sizeof sc->buf - sc->used) : s->len;
+
+	if (!s->escaped) {
+		*len = s->len;
+		return s->ptr;
+	}
+	if (n > sizeof sc->buf - sc->used)
+		return NULL;
+	sc->used += n;
+	*len = n;
+	return dst;
+}
+
+/* The quality field of a line, if any: an OPC UA status code whose upper
+ * 16 bits we keep. -1 when the field is there but not an integer. */
+static int line_quality(const struct lp_line *l, quality_t *q)
+{
+	*q = QUALITY_GOOD;
+	for (uint32_t i = 0; i < l->nfields; i++) {
+		const struct lp_field *f = &l->fields[i];
+		if (f->key.len != 7 || memcmp(f->key.ptr, "quality", 7) != 0 || f->key.escaped)
+			continue;
+		if (f->type == LP_FIELD_INT && f->v.i >= 0 && f->v.i <= UINT32_MAX)
+			*q = (quality_t)((uint64_t)f->v.i >> 16);
+		else if (f->type == LP_FIELD_UINT && f->v.u <= UINT32_MAX)
+			*q = (quality_t)(f->v.u >> 16);
+		else if (f->type == LP_FIELD_FLOAT && f->v.f >= 0 && f->v.f <= 4294967295.0 &&
+			 f->v.f == (double)(uint64_t)f->v.f)
+			*q = (quality_t)((uint64_t)f->v.f >> 16);
+		else
+			return -1;
+	}
+	return 0;
+}
+
+/* One field into a pending sample (value part). -1 for an unsigned value
+ * beyond int64. */
+static int field_value(struct ingest_batch *b, struct scratch *sc, const struct lp_field *f,
+		       struct pending_sample *p)
+{
+	size_t len;
+	const char *s;
+
+	switch (f->type) {
+	case LP_FIELD_FLOAT: p->type = VALUE_FLOAT64; p->v.f64 = f->v.f; return 0;
+	case LP_FIELD_INT: p->type = VALUE_INT64; p->v.i64 = f->v.i; return 0;
+	case LP_FIELD_UINT:
+		if (f->v.u > INT64_MAX)
+			return -1;
+		p->type = VALUE_INT64;
+		p->v.i64 = (int64_t)f->v.u;
+		return 0;
+	case LP_FIELD_BOOL: p->type = VALUE_BOOL; p->v.i64 = f->v.b; return 0;
+	case LP_FIELD_STRING:
+		s = unescape(sc, &f->v.s, &len);
+		if (!s)
+			return -1;
+		p->type = VALUE_STRING;
+		p->v.s.off = ingest__keep(b, s, len);
+		p->v.s.len = (uint32_t)len;
+		return 0;
+	}
+	return -1;
+}
+
+static int add_line(struct ingest_batch *b, const struct lp_line *l, int64_t now_ns,
+		    struct ingest_report *rep)
+{
+	static _Thread_local struct scratch sc;
+	struct tagname_label labels[LP_MAX_LABELS];
+	char name[NAME_MAX_BYTES + 1];
+	size_t mlen, start = b->npending;
+	const char *meas;
+	quality_t q;
+
+	sc.used = 0;
+	if (line_quality(l, &q) != 0) {
+		ingest__error(rep, l->line_no, 0, "quality must be an integer OPC UA status code");
+		return 0;
+	}
+	meas = unescape(&sc, &l->measurement, &mlen);
+	for (uint32_t i = 0; meas && i < l->nlabels; i++) {
+		labels[i].key = unescape(&sc, &l->label_keys[i], &labels[i].key_len);
+		labels[i].value = unescape(&sc, &l->label_values[i], &labels[i].value_len);
+		if (!labels[i].key || !labels[i].value)
+			meas = NULL;
+	}
+	if (!meas) {
+		ingest__error(rep, l->line_no, 0, "line too long");
+		return 0;
+	}
+	tagname_sort_labels(labels, l->nlabels);
+	for (uint32_t i = 0; i < l->nfields; i++) {
+		const struct lp_field *f = &l->fields[i];
+		struct pending_sample p = {.line = l->line_no, .quality = q,
+					   .ts_ns = l->has_time ? l->time_ns : now_ns};
+		size_t flen, nlen;
+		const char *field = unescape(&sc, &f->key, &flen);
+		int rc;
+		if (field && flen == 7 && memcmp(field, "quality", 7) == 0)
+			continue;
+		nlen = field ? tagname_render(name, sizeof name, meas, mlen, field, flen, labels,
+					      l->nlabels) : SIZE_MAX;
+		if (nlen > NAME_MAX_BYTES || field_value(b, &sc, f, &p) != 0) {
+			b->npending = start; /* the whole line goes */
+			ingest__error(rep, l->line_no, 0,
+				      nlen > NAME_MAX_BYTES ? "tag name longer than 1024 bytes"
+							    : "unsigned value beyond the int64 range");
+			return 0;
+		}
+		rc = ingest__name(b, name, nlen, p.type, labels, l->nlabels, &p.name);
+		if (rc == 0)
+			rc = ingest__add(b, &p);
+		if (rc != 0)
+			return rc;
+	}
+	return 0;
+}
+
+static int64_t truncate_to(int64_t ns, enum lp_precision prec)
+{
+	static const int64_t unit[] = {1, 1000, 1000000, 1000000000, 60000000000,
+				       3600000000000};
+	return ns - ns % unit[prec];
+}
+
+int ingest_parse_lp(struct ingest *ing, const char *body, size_t len, enum lp_precision precision,
+		    int64_t now_ns, struct ingest_batch **out, struct ingest_report *rep)
+{
+	struct ingest_batch *b;
+	struct lp_parser p;
+	struct lp_line *line = malloc(sizeof *line); /* large: not on a worker's stack */
+	struct lp_error err;
+	int rc, got;
+
+	*out = NULL;
+	memset(rep, 0, sizeof *rep);
+	if (!line || (rc = ingest__batch_new(ing, &b)) != 0) {
+		free(line);
+		return -ENOMEM;
+	}
+	/* InfluxDB 1.x truncates the arrival time to the write's precision. */
+	now_ns = truncate_to(now_ns, precision);
+	lp_parser_init(&p, body, len, precision);
+	while ((got = lp_next(&p, line, &err)) != 0) {
+		rep->lines++;
+		if (got < 0) {
+			ingest__error(rep, err.line, err.column, "%s", err.message);
+			continue;
+		}
+		if ((rc = add_line(b, line, now_ns, rep)) != 0) {
+			free(line);
+			ingest_batch_free(b);
+			return rc;
+		}
+	}
+	free(line);
+	return ingest__finish(b, out, rep);
+}
+
+/* --- submission ------------------------------------------------------------ */
+
+struct submitted {
+	struct ingest *ing;
+	size_t bytes;
+	store_durable_fn done;
+	void *arg;
+};
+
+static void on_durable(void *arg, int status)
+{
+	struct submitted *s = arg;
+	struct ingest *ing = s->ing;
+
+	pthread_mutex_lock(&ing->lock);
+	ing->pending -= s->bytes;
+	pthread_cond_broadcast(&ing->room);
+	pthread_mutex_unlock(&ing->lock);
+	s->done(s->arg, status);
+	free(s);
+}
+
+/* Wait up to wait_ms for room for bytes; false when the wait timed out. */
+static bool wait_for_room(struct ingest *ing, size_t bytes, uint64_t wait_ms)
+{
+	uint64_t deadline = clock_mono_ns() + wait_ms * 1000000u;
+	bool ok = true;
+
+	pthread_mutex_lock(&ing->lock);
+	/* A batch bigger than the whole bound goes alone. */
+	while (ing->pending > 0 && ing->pending + bytes > ing->max_pending) {
+		if (clock_mono_ns() >= deadline) {
+			ok = false;
+			break;
+		}
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 20000000;
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
+		pthread_cond_timedwait(&ing->room, &ing->lock, &ts);
+	}
+	if (ok)
+		ing->pending += bytes;
+	pthread_mutex_unlock(&ing->lock);
+	return ok;
+}
+
+static int submit(struct ingest *ing, struct ingest_batch *b, store_durable_fn done, void *arg,
+		  uint64_t wait_ms)
+{
+	struct submitted *s = malloc(sizeof *s);
+	int rc;
+
+	if (!s) {
+		ingest_batch_free(b);
+		return -ENOMEM;
+	}
+	*s = (struct submitted){ing, b->bytes, done, arg};
+	if (!wait_for_room(ing, b->bytes, wait_ms)) {
+		atomic_fetch_add(&ing->refused_busy, 1);
+		free(s);
+		ingest_batch_free(b);
+		return -EBUSY;
+	}
+	rc = store_append(ing->st, b->samples, b->count, on_durable, s);
+	if (rc != 0) {
+		pthread_mutex_lock(&ing->lock);
+		ing->pending -= b->bytes;
+		pthread_cond_broadcast(&ing->room);
+		pthread_mutex_unlock(&ing->lock);
+		free(s);
+	} else {
+		atomic_fetch_add(&ing->batches, 1);
+		atomic_fetch_add(&ing->samples, b->count);
+	}
+	ingest_batch_free(b); /* the store copied what it needs */
+	return rc;
+}
+
+int ingest_submit(struct ingest *ing, struct ingest_batch *b, store_durable_fn done, void *arg)
+{
+	return submit(ing, b, done, arg, ing->wait_ms);
+}
+
+int ingest_submit_nowait(struct ingest *ing, struct ingest_batch *b, store_durable_fn done,
+			 void *arg)
+{
+	return submit(ing, b, done, arg, 0);
+}
+
+void ingest_stats(struct ingest *ing, struct ingest_stats *out)
+{
+	out->batches = atomic_load(&ing->batches);
+	out->samples = atomic_load(&ing->samples);
+	out->bad_lines = atomic_load(&ing->bad_lines);
+	out->refused_busy = atomic_load(&ing->refused_busy);
+	pthread_mutex_lock(&ing->lock);
+	out->pending_bytes = ing->pending;
+	pthread_mutex_unlock(&ing->lock);
+}
