@@ -100,11 +100,20 @@ size_t ingest__keep(struct ingest_batch *b, const char *bytes, size_t len)
 	return off;
 }
 
+/* A word at a time: names are tens of bytes and hashed once per sample. */
 static uint64_t hash_name(const char *p, size_t n)
 {
-	uint64_t h = 1469598103934665603ull;
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ (unsigned char)p[i]) * 1099511628211ull;
+	uint64_t h = 0x9E3779B97F4A7C15ull ^ n, w;
+
+	for (; n >= 8; p += 8, n -= 8) {
+		memcpy(&w, p, 8);
+		h = (h ^ w) * 0xFF51AFD7ED558CCDull;
+		h ^= h >> 32;
+	}
+	w = 0;
+	memcpy(&w, p, n);
+	h = (h ^ w) * 0xC4CEB9FE1A85EC53ull;
+	h ^= h >> 29;
 	return h | 1;
 }
 
@@ -408,8 +417,8 @@ static int add_line(struct ingest_batch *b, const struct lp_line *l, int64_t now
 {
 	static _Thread_local struct scratch sc;
 	struct tagname_label labels[LP_MAX_LABELS];
-	char name[NAME_MAX_BYTES + 1];
-	size_t mlen, start = b->npending;
+	char name[NAME_MAX_BYTES + 1], label_part[NAME_MAX_BYTES + 1];
+	size_t mlen, plen, start = b->npending;
 	const char *meas;
 	quality_t q;
 
@@ -430,6 +439,8 @@ static int add_line(struct ingest_batch *b, const struct lp_line *l, int64_t now
 		return 0;
 	}
 	tagname_sort_labels(labels, l->nlabels);
+	/* Every field of the line shares its label part: render it once. */
+	plen = tagname_render_labels(label_part, sizeof label_part, labels, l->nlabels);
 	for (uint32_t i = 0; i < l->nfields; i++) {
 		const struct lp_field *f = &l->fields[i];
 		struct pending_sample p = {.line = l->line_no, .quality = q,
@@ -439,8 +450,10 @@ static int add_line(struct ingest_batch *b, const struct lp_line *l, int64_t now
 		int rc;
 		if (field && flen == 7 && memcmp(field, "quality", 7) == 0)
 			continue;
-		nlen = field ? tagname_render(name, sizeof name, meas, mlen, field, flen, labels,
-					      l->nlabels) : SIZE_MAX;
+		nlen = field && plen < sizeof label_part
+			       ? tagname_render_field(name, sizeof name, meas, mlen, field, flen,
+						      label_part, plen)
+			       : SIZE_MAX;
 		if (nlen > NAME_MAX_BYTES || field_value(b, &sc, f, &p) != 0) {
 			b->npending = start; /* the whole line goes */
 			ingest__error(rep, l->line_no, 0,

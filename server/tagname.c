@@ -46,9 +46,30 @@ static void put_escaped(char *dst, size_t cap, size_t *n, const char *src, size_
 	put(dst, cap, n, src + start, len - start);
 }
 
-size_t tagname_render(char *dst, size_t cap, const char *measurement, size_t measurement_len,
-		      const char *field, size_t field_len, const struct tagname_label *labels,
-		      size_t nlabels)
+static void terminate(char *dst, size_t cap, size_t n)
+{
+	if (cap)
+		dst[n < cap ? n : cap - 1] = '\0';
+}
+
+size_t tagname_render_labels(char *dst, size_t cap, const struct tagname_label *labels,
+			     size_t nlabels)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < nlabels; i++) {
+		put(dst, cap, &n, ",", 1);
+		put_escaped(dst, cap, &n, labels[i].key, labels[i].key_len);
+		put(dst, cap, &n, "=", 1);
+		put_escaped(dst, cap, &n, labels[i].value, labels[i].value_len);
+	}
+	terminate(dst, cap, n);
+	return n;
+}
+
+size_t tagname_render_field(char *dst, size_t cap, const char *measurement, size_t measurement_len,
+			    const char *field, size_t field_len, const char *label_part,
+			    size_t label_part_len)
 {
 	size_t n = 0;
 
@@ -57,13 +78,20 @@ size_t tagname_render(char *dst, size_t cap, const char *measurement, size_t mea
 		put(dst, cap, &n, ".", 1);
 		put(dst, cap, &n, field, field_len);
 	}
-	for (size_t i = 0; i < nlabels; i++) {
-		put(dst, cap, &n, ",", 1);
-		put_escaped(dst, cap, &n, labels[i].key, labels[i].key_len);
-		put(dst, cap, &n, "=", 1);
-		put_escaped(dst, cap, &n, labels[i].value, labels[i].value_len);
-	}
-	if (cap)
-		dst[n < cap ? n : cap - 1] = '\0';
+	put(dst, cap, &n, label_part, label_part_len);
+	terminate(dst, cap, n);
 	return n;
+}
+
+size_t tagname_render(char *dst, size_t cap, const char *measurement, size_t measurement_len,
+		      const char *field, size_t field_len, const struct tagname_label *labels,
+		      size_t nlabels)
+{
+	char part[2048];
+	size_t len = tagname_render_labels(part, sizeof part, labels, nlabels);
+
+	if (len >= sizeof part)
+		return len + measurement_len + field_len + 1; /* too long for any name */
+	return tagname_render_field(dst, cap, measurement, measurement_len, field, field_len, part,
+				    len);
 }

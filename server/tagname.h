@@ -40,4 +40,13 @@ size_t tagname_render(char *dst, size_t cap, const char *measurement, size_t mea
 		      const char *field, size_t field_len, const struct tagname_label *labels,
 		      size_t nlabels);
 
+/* The same rule in two steps, for a line with several fields: the label
+ * part (",k=v..." of sorted labels) once, then each field's name from it.
+ * Lengths as in tagname_render. */
+size_t tagname_render_labels(char *dst, size_t cap, const struct tagname_label *labels,
+			     size_t nlabels);
+size_t tagname_render_field(char *dst, size_t cap, const char *measurement, size_t measurement_len,
+			    const char *field, size_t field_len, const char *label_part,
+			    size_t label_part_len);
+
 #endif

@@ -6,6 +6,7 @@ import math
 import re
 import socket
 import threading
+import time
 
 from harness import DaemonTest, main, run_historiand
 
@@ -110,10 +111,32 @@ class Health(DaemonTest):
         for t in threads:
             t.join()
         self.assertEqual(failures, [])
-        fams = parse_prometheus(d.get("/metrics")[2].decode())
-        got = {tuple(sorted(l.items())): v for _, l, v in
-               fams["historian_http_requests_total"]["samples"]}
-        self.assertEqual(got[(("code", "200"), ("route", "/health"))], 200)
+
+        def settled(fams):
+            assert request_counts(fams)[(("code", "200"), ("route", "/health"))] == 200
+
+        settled_metrics(d, settled)
+
+
+def settled_metrics(d, check, timeout=3):
+    """A request is counted when libmicrohttpd reports it complete, just
+    after the client has its answer: poll until check(families) holds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        status, headers, body = d.get("/metrics")
+        fams = parse_prometheus(body.decode())
+        try:
+            check(fams)
+            return status, headers, body
+        except (AssertionError, KeyError):
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+
+
+def request_counts(fams):
+    return {tuple(sorted(l.items())): v
+            for _, l, v in fams["historian_http_requests_total"]["samples"]}
 
 
 class Metrics(DaemonTest):
@@ -123,7 +146,14 @@ class Metrics(DaemonTest):
             d.get("/health")
         d.get("/no/such/thing")
         d.request("DELETE", "/health")
-        status, headers, body = d.get("/metrics")
+
+        def settled(fams):
+            got = request_counts(fams)
+            assert got[(("code", "200"), ("route", "/health"))] == 3
+            assert got[(("code", "405"), ("route", "/health"))] == 1
+            assert got[(("code", "404"), ("route", "unmatched"))] == 1
+
+        status, headers, body = settled_metrics(d, settled)
         self.assertEqual(status, 200)
         self.assertTrue(headers["content-type"].startswith("text/plain; version=0.0.4"))
         fams = parse_prometheus(body.decode())
