@@ -293,6 +293,8 @@ static void bench_scale(const char *dir, size_t tags, int64_t seconds)
 	       (double)w.samples / secs, tags, (long long)seconds, (unsigned long long)w.samples,
 	       (unsigned long long)ss.seals);
 	printf("RESULT scale_peak_rss %ld KiB\n", peak_rss_kib());
+	printf("RESULT seal_max_pause %.3f ms (longest time a seal held appends up)\n",
+	       (double)ss.max_seal_pause_ns / 1e6);
 	store_close(st);
 	free(ids);
 }

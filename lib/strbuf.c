@@ -33,6 +33,11 @@ fail:
 	return false;
 }
 
+bool strbuf_reserve(struct strbuf *sb, size_t extra)
+{
+	return reserve(sb, extra);
+}
+
 void strbuf_append(struct strbuf *sb, const char *bytes, size_t len)
 {
 	if (!reserve(sb, len))

@@ -15,6 +15,9 @@ struct strbuf {
 
 #define STRBUF_INIT {NULL, 0, 0, false}
 
+/* Make room for extra more bytes at once (when the final size is known),
+ * sparing the doubling copies. False (and failed set) when out of memory. */
+bool strbuf_reserve(struct strbuf *sb, size_t extra);
 void strbuf_append(struct strbuf *sb, const char *bytes, size_t len);
 void strbuf_puts(struct strbuf *sb, const char *text);
 void strbuf_printf(struct strbuf *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -502,6 +502,7 @@ void store_stats(struct store *st, struct store_stats *out)
 	out->seal_failures = atomic_load(&st->seal_failures);
 	out->chunks_written = atomic_load(&st->chunks_written);
 	out->compactions = atomic_load(&st->compactions);
+	out->max_seal_pause_ns = atomic_load(&st->max_seal_pause_ns);
 	out->compaction_failures = atomic_load(&st->compaction_failures);
 	out->chunk_file_bytes = chunkfiles_bytes(st->files);
 	out->wal_records = ws.records;

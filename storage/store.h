@@ -231,6 +231,7 @@ struct store_stats {
 	uint64_t head_samples, head_bytes;
 	uint64_t seals, seal_failures, chunks_written;
 	uint64_t compactions, compaction_failures;
+	uint64_t max_seal_pause_ns;     /* longest time a seal held appends up */
 	uint64_t chunk_file_bytes;
 	uint64_t wal_records, wal_commits, wal_fsyncs, wal_bytes;
 	int wal_state; /* 0 ok, 1 disk full, 2 I/O error, 3 read-only */

@@ -55,6 +55,7 @@ struct store {
 	_Atomic uint64_t seals;
 	_Atomic uint64_t seal_failures;
 	_Atomic uint64_t chunks_written;
+	_Atomic uint64_t max_seal_pause_ns; /* longest time a seal held appends */
 	_Atomic uint64_t compactions;
 	_Atomic uint64_t compaction_failures;
 };

@@ -281,7 +281,7 @@ static int seal_frozen(struct store *st, struct head *frozen, uint64_t pos, size
 
 int store__seal(struct store *st)
 {
-	uint64_t t0 = clock_mono_ns(), pos;
+	uint64_t t0 = clock_mono_ns(), pos, paused_ns = 0;
 	struct head *fresh = NULL, *frozen;
 	size_t chunks = 0, samples;
 	int rc = 0;
@@ -291,6 +291,7 @@ int store__seal(struct store *st)
 		if ((rc = head_new(&fresh)) != 0)
 			goto out;
 		pthread_mutex_lock(&st->append_lock);
+		paused_ns = clock_mono_ns();
 		if (head_samples(st->head) == 0) {
 			pthread_mutex_unlock(&st->append_lock);
 			head_release(fresh);
@@ -304,7 +305,11 @@ int store__seal(struct store *st)
 			st->head = fresh;
 			pthread_rwlock_unlock(&st->heads_lock);
 		}
+		/* The only time a seal holds appends up: roll and swap. */
+		paused_ns = clock_mono_ns() - paused_ns;
 		pthread_mutex_unlock(&st->append_lock);
+		if (paused_ns > atomic_load(&st->max_seal_pause_ns))
+			atomic_store(&st->max_seal_pause_ns, paused_ns);
 		if (rc != 0) {
 			head_release(fresh);
 			goto out;
@@ -331,8 +336,8 @@ int store__seal(struct store *st)
 	rc = 0;
 	atomic_fetch_add(&st->seals, 1);
 	atomic_fetch_add(&st->chunks_written, chunks);
-	log_info("storage", "sealed %zu samples into %zu chunks in %.3f s", samples, chunks,
-		 (double)(clock_mono_ns() - t0) / 1e9);
+	log_info("storage", "sealed %zu samples into %zu chunks in %.3f s (appends held %.3f ms)",
+		 samples, chunks, (double)(clock_mono_ns() - t0) / 1e9, (double)paused_ns / 1e6);
 out:
 	st->last_seal_mono_ns = clock_mono_ns();
 	pthread_mutex_unlock(&st->seal_lock);

@@ -187,12 +187,19 @@ void http_complete(struct http_request *req, int status)
 	MHD_resume_connection(req->conn);
 }
 
-/* A declared body over the limit is refused before it is read. */
-static bool body_announced_too_large(const struct http_request *req, size_t max)
+/* A declared body over the limit is refused before it is read; one within
+ * it gets its whole buffer now, not by doubling as it arrives. */
+static bool body_announced_too_large(struct http_request *req, size_t max)
 {
 	const char *cl = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND,
 						     MHD_HTTP_HEADER_CONTENT_LENGTH);
-	return cl && strtoull(cl, NULL, 10) > max;
+	unsigned long long len = cl ? strtoull(cl, NULL, 10) : 0;
+
+	if (len > max)
+		return true;
+	if (len)
+		strbuf_reserve(&req->body, (size_t)len);
+	return false;
 }
 
 static void take_upload(struct http_request *req, const char *data, size_t len, size_t max)

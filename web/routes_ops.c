@@ -37,45 +37,42 @@ enum MHD_Result route_health(struct http_request *req)
 static void render_store(struct store *st, struct strbuf *out)
 {
 	struct store_stats s;
-	const struct { const char *name, *type, *help; uint64_t value; } rows[] = {
-		{"historian_tags", "gauge", "Tags known.", 0},
-		{"historian_samples_appended_total", "counter", "Samples appended since start.", 0},
-		{"historian_head_samples", "gauge", "Samples in memory not yet sealed into chunks.", 0},
-		{"historian_head_bytes", "gauge", "Memory held by the head.", 0},
-		{"historian_seals_total", "counter", "Seals of the head into chunks.", 0},
-		{"historian_seal_failures_total", "counter", "Seals that failed and will be retried.", 0},
-		{"historian_chunks_written_total", "counter", "Chunks written by seals.", 0},
-		{"historian_chunk_file_bytes", "gauge", "Bytes in chunk files.", 0},
-		{"historian_compactions_total", "counter", "Partitions rewritten by compaction.", 0},
-		{"historian_compaction_failures_total", "counter", "Compaction passes that failed.", 0},
-		{"historian_wal_records_total", "counter", "WAL records made durable.", 0},
-		{"historian_wal_commits_total", "counter", "WAL group commits.", 0},
-		{"historian_wal_fsyncs_total", "counter", "fdatasync and fsync calls of the WAL.", 0},
-		{"historian_wal_write_bytes_total", "counter", "Bytes written to WAL segments.", 0},
-		{"historian_storage_state", "gauge",
-		 "0 ok, 1 disk full, 2 I/O error, 3 read-only after a failed fsync.", 0},
-	};
-	uint64_t values[sizeof rows / sizeof rows[0]];
 
 	store_stats(st, &s);
-	values[0] = s.tags;
-	values[1] = s.samples_appended;
-	values[2] = s.head_samples;
-	values[3] = s.head_bytes;
-	values[4] = s.seals;
-	values[5] = s.seal_failures;
-	values[6] = s.chunks_written;
-	values[7] = s.chunk_file_bytes;
-	values[8] = s.compactions;
-	values[9] = s.compaction_failures;
-	values[10] = s.wal_records;
-	values[11] = s.wal_commits;
-	values[12] = s.wal_fsyncs;
-	values[13] = s.wal_bytes;
-	values[14] = (uint64_t)s.wal_state;
+	const struct { const char *name, *type, *help; double value; } rows[] = {
+		{"historian_tags", "gauge", "Tags known.", (double)s.tags},
+		{"historian_samples_appended_total", "counter", "Samples appended since start.",
+		 (double)s.samples_appended},
+		{"historian_head_samples", "gauge", "Samples in memory not yet sealed into chunks.",
+		 (double)s.head_samples},
+		{"historian_head_bytes", "gauge", "Memory held by the head.", (double)s.head_bytes},
+		{"historian_seals_total", "counter", "Seals of the head into chunks.", (double)s.seals},
+		{"historian_seal_failures_total", "counter", "Seals that failed and will be retried.",
+		 (double)s.seal_failures},
+		{"historian_seal_max_pause_seconds", "gauge",
+		 "Longest time a seal held appends up (WAL roll and head swap), since start.",
+		 (double)s.max_seal_pause_ns / 1e9},
+		{"historian_chunks_written_total", "counter", "Chunks written by seals.",
+		 (double)s.chunks_written},
+		{"historian_chunk_file_bytes", "gauge", "Bytes in chunk files.", (double)s.chunk_file_bytes},
+		{"historian_compactions_total", "counter", "Partitions rewritten by compaction.",
+		 (double)s.compactions},
+		{"historian_compaction_failures_total", "counter", "Compaction passes that failed.",
+		 (double)s.compaction_failures},
+		{"historian_wal_records_total", "counter", "WAL records made durable.", (double)s.wal_records},
+		{"historian_wal_commits_total", "counter", "WAL group commits.", (double)s.wal_commits},
+		{"historian_wal_fsyncs_total", "counter", "fdatasync and fsync calls of the WAL.",
+		 (double)s.wal_fsyncs},
+		{"historian_wal_write_bytes_total", "counter", "Bytes written to WAL segments.",
+		 (double)s.wal_bytes},
+		{"historian_storage_state", "gauge",
+		 "0 ok, 1 disk full, 2 I/O error, 3 read-only after a failed fsync.", (double)s.wal_state},
+	};
+
+	/* %.15g prints every count below 10^15 as the integer it is. */
 	for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
-		strbuf_printf(out, "# HELP %s %s\n# TYPE %s %s\n%s %llu\n", rows[i].name, rows[i].help,
-			      rows[i].name, rows[i].type, rows[i].name, (unsigned long long)values[i]);
+		strbuf_printf(out, "# HELP %s %s\n# TYPE %s %s\n%s %.15g\n", rows[i].name,
+			      rows[i].help, rows[i].name, rows[i].type, rows[i].name, rows[i].value);
 }
 
 static long count_open_fds(void)
