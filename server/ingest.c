@@ -272,6 +272,12 @@ static int refuse_lines(struct ingest_batch *b, struct ingest_report *rep, uint3
 	return 0;
 }
 
+static int by_line(const void *a, const void *b)
+{
+	const struct ingest_error *x = a, *y = b;
+	return x->line < y->line ? -1 : x->line > y->line;
+}
+
 static void to_store_sample(const struct ingest_batch *b, const struct pending_sample *p,
 			    struct store_sample *out)
 {
@@ -322,6 +328,9 @@ int ingest__finish(struct ingest_batch *b, struct ingest_batch **out, struct ing
 	}
 	b->count = k;
 	rep->samples = k;
+	/* Parse errors come first, type conflicts after resolution: the
+	 * client wants them in line order. */
+	qsort(rep->errors, rep->nerrors, sizeof rep->errors[0], by_line);
 	free(bad);
 	atomic_fetch_add(&b->ing->bad_lines, rep->bad_lines);
 	if (k == 0) {
