@@ -69,6 +69,19 @@ struct cur {
 	struct lp_error *err;
 };
 
+/* Byte classes for the scanning loops: one table lookup per byte finds
+ * the next byte that can end an element. */
+enum { C_SPACE = 1, C_COMMA = 2, C_EQUALS = 4, C_BACKSLASH = 8 };
+
+static const uint8_t byte_class[256] = {
+	[' '] = C_SPACE, [','] = C_COMMA, ['='] = C_EQUALS, ['\\'] = C_BACKSLASH,
+};
+
+static unsigned cls(char ch)
+{
+	return byte_class[(unsigned char)ch];
+}
+
 static bool is_ws(char ch)
 {
 	return ch == ' ' || ch == '\t' || ch == '\0';
@@ -191,25 +204,39 @@ static int check_utf8(const struct cur *c, size_t s)
 
 /* ---- measurement and labels --------------------------------------------- */
 
-/* The measurement runs to the first ',' (labels follow) or ' ' (fields
- * follow) whose previous byte is not a backslash. */
+/* The first byte at or after i of a class in stop whose previous byte is
+ * not a backslash: 1.x's look-back rule, under which a run of backslashes
+ * escapes each byte after its first and the byte after the run. The byte
+ * at i itself must not be a stop (callers check it). Sets *esc on any
+ * backslash. */
+static size_t scan_lookback(const char *b, size_t i, size_t end, unsigned stop, bool *esc)
+{
+	for (;;) {
+		while (i < end && !(cls(b[i]) & (stop | C_BACKSLASH)))
+			i++;
+		if (i >= end || b[i] != '\\')
+			return i;
+		*esc = true;
+		while (i < end && b[i] == '\\')
+			i++;
+		if (i < end)
+			i++;
+	}
+}
+
+/* The measurement runs to the first unescaped ',' (labels follow) or ' '
+ * (fields follow). */
 static int scan_measurement(const struct cur *c, size_t *pos, struct lp_line *out, bool *labels)
 {
 	const char *b = c->b;
 	size_t s = *pos, i;
-	bool esc = b[s] == '\\';
+	bool esc = false;
 
 	if (b[s] == ',')
 		return fail(c, s, "missing measurement");
-	for (i = s + 1;; i++) {
-		if (i >= c->end)
-			return fail(c, i, "missing fields");
-		if (b[i - 1] == '\\')
-			continue;
-		if (b[i] == ',' || b[i] == ' ')
-			break;
-		esc |= b[i] == '\\';
-	}
+	i = scan_lookback(b, s, c->end, C_SPACE | C_COMMA, &esc);
+	if (i >= c->end)
+		return fail(c, c->end, "missing fields");
 	out->measurement = view(c, s, i, esc, LP_STR_NAME);
 	*labels = b[i] == ',';
 	*pos = i + (*labels ? 1 : 0);
@@ -224,35 +251,22 @@ static int scan_label(const struct cur *c, size_t *pos, struct lp_line *out, boo
 	size_t k = *pos, i;
 	bool kesc = false, vesc = false;
 
-	if (k >= c->end || b[k] == ' ' || b[k] == ',' || b[k] == '=')
+	if (k >= c->end || (cls(b[k]) & (C_SPACE | C_COMMA | C_EQUALS)))
 		return fail(c, k, "missing label key");
-	for (i = k + 1;; i++) {
-		if (i >= c->end)
-			return fail(c, i, "missing label value");
-		if (b[i - 1] == '\\') {
-			kesc = true;
-			continue;
-		}
-		if (b[i] == ' ' || b[i] == ',')
-			return fail(c, i, "missing label value");
-		if (b[i] == '=')
-			break;
-	}
+	i = scan_lookback(b, k, c->end, C_SPACE | C_COMMA | C_EQUALS, &kesc);
+	if (i >= c->end || b[i] != '=')
+		return fail(c, i, "missing label value");
 	size_t v = i + 1;
 	if (v >= c->end || b[v] == ',' || b[v] == ' ')
 		return fail(c, v, "missing label value");
-	for (i = v + 1;; i++) {
-		if (i >= c->end)
-			return fail(c, i, "missing fields");
-		if (b[i - 1] == '\\') {
-			vesc = true;
-			continue;
-		}
-		if (b[i] == '=')
-			return fail(c, i, "unescaped '=' in label value");
-		if (b[i] == ',' || b[i] == ' ')
-			break;
-	}
+	/* 1.x checks the first byte of a value for ',' and ' ' only: "k==v"
+	 * is the value "=v" */
+	i = scan_lookback(b, b[v] == '\\' ? v : v + 1, c->end, C_SPACE | C_COMMA | C_EQUALS,
+			  &vesc);
+	if (i >= c->end)
+		return fail(c, c->end, "missing fields");
+	if (b[i] == '=')
+		return fail(c, i, "unescaped '=' in label value");
 	if (out->nlabels == LP_MAX_LABELS)
 		return fail(c, k, "too many labels");
 	out->label_keys[out->nlabels] = view(c, k, v - 1, kesc, LP_STR_LABEL);
@@ -298,29 +312,40 @@ static int check_labels(const struct cur *c, const struct lp_line *out)
 
 /* ---- numbers ------------------------------------------------------------ */
 
+/* The decimal digits at t (at most n): how many; *v gets their value and
+ * *over whether it passed UINT64_MAX (then *v is meaningless). */
+static size_t digits(const char *t, size_t n, uint64_t *v, bool *over)
+{
+	uint64_t x = 0;
+	bool o = false;
+	size_t j;
+
+	for (j = 0; j < n; j++) {
+		unsigned d = (unsigned)(unsigned char)t[j] - '0';
+		if (d > 9)
+			break;
+		o |= x > UINT64_MAX / 10 || (x == UINT64_MAX / 10 && d > UINT64_MAX % 10);
+		x = x * 10 + d;
+	}
+	*v = x;
+	*over = o;
+	return j;
+}
+
 /* Digits only, optionally after a '-'; leading zeros allowed, as Go's
  * strconv.ParseInt allows them. 0, -1 (syntax) or -2 (range). */
 static int parse_int(const char *t, size_t n, bool allow_neg, uint64_t limit_pos, uint64_t *mag,
 		     bool *neg)
 {
-	size_t j = 0;
-	uint64_t v = 0;
+	size_t j;
+	bool over;
 
 	*neg = allow_neg && n > 0 && t[0] == '-';
 	j = *neg ? 1 : 0;
-	if (j >= n)
+	if (j >= n || digits(t + j, n - j, mag, &over) != n - j)
 		return -1;
-	for (; j < n; j++) {
-		if (!is_digit(t[j]))
-			return -1;
-		unsigned d = (unsigned)(t[j] - '0');
-		if (v > (UINT64_MAX - d) / 10)
-			return -2;
-		v = v * 10 + d;
-	}
-	if (v > limit_pos + (*neg ? 1 : 0))
+	if (over || *mag > limit_pos + (*neg ? 1 : 0))
 		return -2;
-	*mag = v;
 	return 0;
 }
 
@@ -335,8 +360,8 @@ static int parse_i64(const char *t, size_t n, int64_t *out)
 	return rc;
 }
 
-/* A decimal float split into its parts: the value is 0.<digits> scaled, or
- * for the fast path mant * 10^exp10 when mant holds every digit. */
+/* A decimal float in parts: mant * 10^exp10 is its value, exactly unless
+ * trunc; the slow path reads the digits again from their span. */
 struct decimal {
 	bool neg;
 	bool trunc;            /* mant lost nonzero digits */
@@ -475,15 +500,13 @@ static int scan_field_key(const struct cur *c, size_t *pos, struct lp_field *f, 
 	size_t s = *pos, i = s;
 	bool esc = false;
 
-	while (i < c->end) {
-		if (b[i] == '\\') {
-			esc = true;
-			i += i + 1 < c->end ? 2 : 1;
-			continue;
-		}
-		if (b[i] == '=' || b[i] == ' ' || b[i] == ',')
+	for (;;) {
+		while (i < c->end && !(cls(b[i]) & (C_SPACE | C_COMMA | C_EQUALS | C_BACKSLASH)))
+			i++;
+		if (i >= c->end || b[i] != '\\')
 			break;
-		i++;
+		esc = true;
+		i += i + 1 < c->end ? 2 : 1;
 	}
 	if (i == s)
 		return fail(c, s, nfields == 0 && s >= c->end ? "missing fields" : "missing field key");
@@ -587,7 +610,7 @@ static int scan_field_value(const struct cur *c, size_t *pos, struct lp_field *f
 		return fail(c, s, "missing field value");
 	if (ch == '"')
 		return scan_string(c, pos, f);
-	while (i < c->end && b[i] != ',' && b[i] != ' ')
+	while (i < c->end && !(cls(b[i]) & (C_SPACE | C_COMMA)))
 		i++;
 	*pos = i;
 	if (is_digit(ch) || ch == '.' || ch == '-' || ch == 'N' || ch == 'n') {
@@ -631,8 +654,10 @@ static int scan_fields(const struct cur *c, size_t *pos, struct lp_line *out, si
 static int scan_time(const struct cur *c, size_t i, enum lp_precision prec, struct lp_line *out)
 {
 	const char *b = c->b;
-	size_t s;
-	int64_t ts, ns;
+	size_t s, n;
+	uint64_t mag;
+	bool neg, over;
+	int64_t ns;
 
 	while (i < c->end && is_ws(b[i]))
 		i++;
@@ -640,16 +665,17 @@ static int scan_time(const struct cur *c, size_t i, enum lp_precision prec, stru
 	if (i >= c->end)
 		return 0;
 	s = i;
-	if (b[i] == '-')
-		i++;
-	for (; i < c->end && b[i] != ' ' && b[i] != '\n'; i++)
-		if (!is_digit(b[i]))
-			return fail(c, i, "invalid timestamp");
-	int rc = parse_i64(b + s, i - s, &ts);
-	if (rc != 0)
-		return fail(c, s, rc == -2 ? "timestamp out of range" : "invalid timestamp");
-	if (__builtin_mul_overflow(ts, precision_ns[prec], &ns) || ns < LP_MIN_TIME ||
-	    ns > LP_MAX_TIME)
+	neg = b[i] == '-';
+	i += neg;
+	n = digits(b + i, c->end - i, &mag, &over);
+	i += n;
+	if (i < c->end && b[i] != ' ' && b[i] != '\n')
+		return fail(c, i, "invalid timestamp");
+	if (n == 0)
+		return fail(c, s, "invalid timestamp");
+	if (over || mag > (uint64_t)INT64_MAX + neg ||
+	    __builtin_mul_overflow(neg ? (int64_t)(0 - mag) : (int64_t)mag, precision_ns[prec], &ns) ||
+	    ns < LP_MIN_TIME || ns > LP_MAX_TIME)
 		return fail(c, s, "timestamp out of range");
 	for (; i < c->end; i++)
 		if (b[i] != ' ')
@@ -731,7 +757,8 @@ size_t lp_unescape(const struct lp_str *s, char *dst, size_t cap)
 	size_t o = 0;
 
 	if (!s->escaped) {
-		memcpy(dst, s->ptr, s->len < cap ? s->len : cap);
+		if (cap > 0)
+			memcpy(dst, s->ptr, s->len < cap ? s->len : cap);
 		return s->len;
 	}
 	for (size_t i = 0; i < s->len; i++) {

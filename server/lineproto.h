@@ -76,7 +76,7 @@ struct lp_line {
 struct lp_error {
 	uint32_t line;                 /* 1-based */
 	uint32_t column;               /* 1-based byte column where the problem is */
-	char message[LP_ERROR_TEXT];   /* "missing field value", "invalid integer", ... */
+	char message[LP_ERROR_TEXT];   /* "missing field value", "invalid number", ... */
 };
 
 /* Parser state over one buffer (a request body or a datagram). */
@@ -88,20 +88,25 @@ struct lp_parser {
 	enum lp_precision precision;
 };
 
+/* buf (len bytes, no NUL needed) is read, never written or copied: it must
+ * outlive every line taken from it. A parser is used by one thread at a
+ * time; parsers share nothing. */
 void lp_parser_init(struct lp_parser *p, const char *buf, size_t len, enum lp_precision precision);
 
 /* Parse the next line into out. Blank lines and lines whose first
  * non-blank byte is '#' are skipped; "\r\n" ends a line like "\n".
  * Returns 1 with a line, 0 at the end of the buffer, or -1 for a bad line
  * (err says where and why; the parser has moved to the next line, so the
- * caller may go on). */
+ * caller may go on). out's views point into buf; the next call overwrites
+ * out. docs/LINE_PROTOCOL.md gives the grammar, limits and messages. */
 int lp_next(struct lp_parser *p, struct lp_line *out, struct lp_error *err);
 
 /* Write s without its escapes into dst (cap bytes). Returns the length of
  * the plain text (which may exceed cap: then dst holds a prefix). */
 size_t lp_unescape(const struct lp_str *s, char *dst, size_t cap);
 
-/* Parse "n", "ns", "u", "us", "ms", "s", "m", "h" (and "" = ns). 0 or -1. */
+/* Parse "n", "ns", "u", "us", "ms", "s", "m", "h" (and "" or NULL = ns).
+ * 0 or -1. */
 int lp_precision_parse(const char *text, enum lp_precision *out);
 
 #endif

@@ -1156,6 +1156,7 @@ START_TEST(test_unescape_short_buffer)
 	s.escaped = false;
 	ck_assert_uint_eq(lp_unescape(&s, buf, 2), 7);
 	ck_assert_int_eq(memcmp(buf, "a\\x", 3), 0);
+	ck_assert_uint_eq(lp_unescape(&s, NULL, 0), 7);
 }
 END_TEST
 
