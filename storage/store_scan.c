@@ -38,6 +38,8 @@ struct store_scan {
 	/* column views of out for string and bool tags */
 	const char **strs;
 	uint32_t *str_lens;
+	/* copies of the neighbours' string values: dec is reused between calls */
+	char *neighbour_str[2];
 };
 
 /* Pin every file the listed chunks live in, so compaction cannot delete
@@ -387,14 +389,33 @@ static int neighbour(struct store_scan *sc, bool before, struct store_point *out
 	return found ? 1 : 0;
 }
 
+/* Keep a neighbour's string in the scan, so it outlives the next decode. */
+static int own_string(struct store_scan *sc, int slot, struct store_point *p)
+{
+	char *copy;
+
+	if (sc->type != VALUE_STRING || !p->str)
+		return 0;
+	copy = malloc(p->str_len ? p->str_len : 1);
+	if (!copy)
+		return -ENOMEM;
+	memcpy(copy, p->str, p->str_len);
+	free(sc->neighbour_str[slot]);
+	sc->neighbour_str[slot] = copy;
+	p->str = copy;
+	return 0;
+}
+
 int store_scan_before(struct store_scan *sc, struct store_point *out)
 {
-	return neighbour(sc, true, out);
+	int rc = neighbour(sc, true, out);
+	return rc == 1 && own_string(sc, 0, out) != 0 ? -ENOMEM : rc;
 }
 
 int store_scan_after(struct store_scan *sc, struct store_point *out)
 {
-	return neighbour(sc, false, out);
+	int rc = neighbour(sc, false, out);
+	return rc == 1 && own_string(sc, 1, out) != 0 ? -ENOMEM : rc;
 }
 
 void store_scan_close(struct store_scan *sc)
@@ -411,6 +432,8 @@ void store_scan_close(struct store_scan *sc)
 	free(sc->chunks.rows);
 	free(sc->strs);
 	free(sc->str_lens);
+	free(sc->neighbour_str[0]);
+	free(sc->neighbour_str[1]);
 	free(sc);
 }
 

@@ -636,6 +636,33 @@ START_TEST(test_retention)
 }
 END_TEST
 
+START_TEST(test_string_neighbours_outlive_each_other)
+{
+	struct store *st = open_store();
+	uint32_t id = tag(st, "sn", VALUE_STRING);
+	const char *words[] = {"first", "middle", "last"};
+	struct store_sample in[3];
+	struct store_scan *sc;
+	struct store_point before, after;
+
+	for (int i = 0; i < 3; i++) {
+		in[i] = (struct store_sample){.tag_id = id, .ts_ns = T0 + i * 100 * SEC};
+		in[i].v.s.ptr = words[i];
+		in[i].v.s.len = (uint32_t)strlen(words[i]);
+		ck_assert_int_eq(store_append_wait(st, &in[i], 1), 0);
+		ck_assert_int_eq(store_seal_now(st), 0); /* each in its own chunk */
+	}
+	ck_assert_int_eq(store_scan_open(st, id, T0 + 50 * SEC, T0 + 150 * SEC, &sc), 0);
+	ck_assert_int_eq(store_scan_before(sc, &before), 1);
+	ck_assert_int_eq(store_scan_after(sc, &after), 1); /* decodes another chunk */
+	ck_assert_uint_eq(before.str_len, 5);
+	ck_assert_int_eq(memcmp(before.str, "first", 5), 0);
+	ck_assert_int_eq(memcmp(after.str, "last", 4), 0);
+	store_scan_close(sc);
+	store_close(st);
+}
+END_TEST
+
 static Suite *store_suite(void)
 {
 	Suite *s = suite_create("store");
@@ -655,6 +682,7 @@ static Suite *store_suite(void)
 	tcase_add_test(tc, test_neighbours);
 	tcase_add_test(tc, test_every_type_through_a_seal);
 	tcase_add_test(tc, test_partitions);
+	tcase_add_test(tc, test_string_neighbours_outlive_each_other);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("compaction");
 	tcase_add_checked_fixture(tc, setup, teardown);
