@@ -193,50 +193,85 @@ static const char *type_name(enum value_type t)
 	return "?";
 }
 
-/* Resolve every distinct name of the batch in one call to the store. */
-static int resolve(struct ingest_batch *b)
+/* Record name i's resolution; for a type conflict also the tag's type. */
+static void set_resolved(struct ingest_batch *b, size_t i, uint32_t id, int status)
 {
-	size_t n = b->nnames ? b->nnames : 1, nl = b->nlabels;
+	struct batch_name *nm = &b->names[i];
+	uint32_t found;
+
+	nm->id = id;
+	nm->status = status;
+	if (status == HS_ETYPE &&
+	    store_tag_find(b->ing->st, b->arena.data + nm->off, nm->len, &found, &nm->existing) != 0)
+		nm->existing = 0;
+}
+
+/* Create the names the store does not know yet, todo[0..n), in one call. */
+static int create_new(struct ingest_batch *b, const size_t *todo, size_t n)
+{
+	size_t nl = 0, at = 0;
 	struct store_tag_spec *specs = calloc(n, sizeof *specs);
-	struct store_label *labels = calloc(nl ? nl : 1, sizeof *labels);
 	uint32_t *ids = calloc(n, sizeof *ids);
 	int *status = calloc(n, sizeof *status);
-	char **owned = calloc(nl * 2 + 1, sizeof *owned);
+	struct store_label *labels;
+	char **owned;
 	int rc = -ENOMEM;
 
-	if (!specs || !labels || !ids || !status || !owned)
+	for (size_t i = 0; i < n; i++)
+		nl += b->names[todo[i]].nlabels;
+	labels = calloc(nl ? nl : 1, sizeof *labels);
+	owned = calloc(nl * 2 + 1, sizeof *owned);
+	if (!specs || !ids || !status || !labels || !owned)
 		goto out;
-	/* The store wants NUL-terminated label strings: copy them out once. */
-	for (size_t i = 0; i < nl; i++) {
-		const struct batch_label *l = &b->labels[i];
-		owned[2 * i] = strndup(b->arena.data + l->key_off, l->key_len);
-		owned[2 * i + 1] = strndup(b->arena.data + l->value_off, l->value_len);
-		if (!owned[2 * i] || !owned[2 * i + 1])
-			goto out;
-		labels[i] = (struct store_label){owned[2 * i], owned[2 * i + 1]};
-	}
-	for (size_t i = 0; i < b->nnames; i++) {
-		const struct batch_name *nm = &b->names[i];
+	for (size_t i = 0; i < n; i++) {
+		const struct batch_name *nm = &b->names[todo[i]];
 		specs[i] = (struct store_tag_spec){b->arena.data + nm->off, nm->len, nm->type,
-						   labels + nm->first_label, nm->nlabels};
+						   labels + at, nm->nlabels};
+		/* The store wants NUL-terminated label strings. */
+		for (uint32_t k = 0; k < nm->nlabels; k++, at++) {
+			const struct batch_label *l = &b->labels[nm->first_label + k];
+			owned[2 * at] = strndup(b->arena.data + l->key_off, l->key_len);
+			owned[2 * at + 1] = strndup(b->arena.data + l->value_off, l->value_len);
+			if (!owned[2 * at] || !owned[2 * at + 1])
+				goto out;
+			labels[at] = (struct store_label){owned[2 * at], owned[2 * at + 1]};
+		}
 	}
-	rc = store_tags_resolve(b->ing->st, specs, b->nnames, ids, status);
-	for (size_t i = 0; rc == 0 && i < b->nnames; i++) {
-		b->names[i].id = ids[i];
-		b->names[i].status = status[i];
-		if (status[i] == HS_ETYPE &&
-		    store_tag_find(b->ing->st, specs[i].name, specs[i].name_len, &ids[i],
-				   &b->names[i].existing) != 0)
-			b->names[i].existing = 0;
-	}
+	rc = store_tags_resolve(b->ing->st, specs, n, ids, status);
+	for (size_t i = 0; rc == 0 && i < n; i++)
+		set_resolved(b, todo[i], ids[i], status[i]);
 out:
 	for (size_t i = 0; owned && i < nl * 2; i++)
 		free(owned[i]);
 	free(owned);
-	free(specs);
 	free(labels);
+	free(specs);
 	free(ids);
 	free(status);
+	return rc;
+}
+
+/* Resolve every distinct name of the batch: known tags through the
+ * registry (no copies, no catalog), the new ones in one store call. */
+static int resolve(struct ingest_batch *b)
+{
+	size_t *todo = malloc((b->nnames ? b->nnames : 1) * sizeof *todo), ntodo = 0;
+	int rc = 0;
+
+	if (!todo)
+		return -ENOMEM;
+	for (size_t i = 0; i < b->nnames; i++) {
+		struct batch_name *nm = &b->names[i];
+		uint32_t id;
+		enum value_type t;
+		if (store_tag_find(b->ing->st, b->arena.data + nm->off, nm->len, &id, &t) == 0)
+			set_resolved(b, i, id, t == nm->type ? 0 : HS_ETYPE);
+		else
+			todo[ntodo++] = i;
+	}
+	if (ntodo)
+		rc = create_new(b, todo, ntodo);
+	free(todo);
 	return rc;
 }
 
