@@ -111,11 +111,18 @@ int timefmt_parse_rfc3339(const char *t, size_t len, int64_t *ns)
 	return 0;
 }
 
+static char *put2(char *p, unsigned v)
+{
+	p[0] = (char)('0' + v / 10);
+	p[1] = (char)('0' + v % 10);
+	return p + 2;
+}
+
 size_t timefmt_format_rfc3339(int64_t ns, char *buf)
 {
 	int64_t secs = ns / NS_PER_S, frac = ns % NS_PER_S, days, y;
 	unsigned m, d, sod;
-	int n;
+	char *p = buf;
 
 	if (frac < 0) {
 		frac += NS_PER_S;
@@ -126,15 +133,35 @@ size_t timefmt_format_rfc3339(int64_t ns, char *buf)
 		days--;
 	sod = (unsigned)(secs - days * 86400);
 	timefmt_civil_from_days(days, &y, &m, &d);
-	n = snprintf(buf, TIMEFMT_RFC3339_MAX, "%04lld-%02u-%02uT%02u:%02u:%02u", (long long)y, m, d,
-		     sod / 3600, sod / 60 % 60, sod % 60);
-	if (frac) {
-		char f[16];
-		int k = snprintf(f, sizeof f, "%09lld", (long long)frac);
-		while (k > 0 && f[k - 1] == '0')
-			f[--k] = '\0';
-		n += snprintf(buf + n, (size_t)(TIMEFMT_RFC3339_MAX - n), ".%s", f);
+	/* By hand: exports write millions of these, and snprintf dominated. */
+	if (y >= 0 && y <= 9999) {
+		p = put2(p, (unsigned)(y / 100));
+		p = put2(p, (unsigned)(y % 100));
+	} else {
+		p += snprintf(p, TIMEFMT_RFC3339_MAX, "%04lld", (long long)y);
 	}
-	n += snprintf(buf + n, (size_t)(TIMEFMT_RFC3339_MAX - n), "Z");
-	return (size_t)n;
+	*p++ = '-';
+	p = put2(p, m);
+	*p++ = '-';
+	p = put2(p, d);
+	*p++ = 'T';
+	p = put2(p, sod / 3600);
+	*p++ = ':';
+	p = put2(p, sod / 60 % 60);
+	*p++ = ':';
+	p = put2(p, sod % 60);
+	if (frac) {
+		int digits = 9;
+		while (frac % 10 == 0) {
+			frac /= 10;
+			digits--;
+		}
+		*p++ = '.';
+		for (int i = digits - 1; i >= 0; i--, frac /= 10)
+			p[i] = (char)('0' + frac % 10);
+		p += digits;
+	}
+	*p++ = 'Z';
+	*p = '\0';
+	return (size_t)(p - buf);
 }

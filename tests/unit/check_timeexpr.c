@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/timefmt.h"
 #include "query/timeexpr.h"
 
 #define S 1000000000LL
@@ -101,6 +102,37 @@ static const struct ok_row dur_ok_rows[] = {
 	{"2562047h", 2562047 * HOUR},
 	{"1500ms", 1500 * MS},
 };
+
+/* timefmt_format_rfc3339 writes digits by hand: check it against the
+ * documented shape, including fractions, negative times and wide years. */
+START_TEST(test_format_rfc3339)
+{
+	static const struct { int64_t ns; const char *text; } rows[] = {
+		{0, "1970-01-01T00:00:00Z"},
+		{1735689600000000000LL, "2025-01-01T00:00:00Z"},
+		{1735689600500000000LL, "2025-01-01T00:00:00.5Z"},
+		{1735689659123456789LL, "2025-01-01T00:00:59.123456789Z"},
+		{1735689600000001000LL, "2025-01-01T00:00:00.000001Z"},
+		{-1, "1969-12-31T23:59:59.999999999Z"},
+		{-86400000000000LL, "1969-12-31T00:00:00Z"},
+		{951782400000000000LL, "2000-02-29T00:00:00Z"},
+		{INT64_MAX, "2262-04-11T23:47:16.854775807Z"},
+		{INT64_MIN, "1677-09-21T00:12:43.145224192Z"},
+	};
+	char buf[TIMEFMT_RFC3339_MAX];
+
+	for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+		size_t n = timefmt_format_rfc3339(rows[i].ns, buf);
+		int64_t back;
+		ck_assert_str_eq(buf, rows[i].text);
+		ck_assert_uint_eq(n, strlen(rows[i].text));
+		if (rows[i].ns == INT64_MAX || rows[i].ns == INT64_MIN)
+			continue; /* the parser keeps a margin from the int64 ends */
+		ck_assert_int_eq(timefmt_parse_rfc3339(buf, n, &back), 0);
+		ck_assert_int_eq(back, rows[i].ns);
+	}
+}
+END_TEST
 
 START_TEST(test_duration_ok)
 {
@@ -496,6 +528,10 @@ static Suite *timeexpr_suite(void)
 	tcase_add_loop_test(tc, test_time_errors, 0, ROWS(time_err_rows));
 	tcase_add_test(tc, test_null_ctx);
 	tcase_add_test(tc, test_day_overflow);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("format");
+	tcase_add_test(tc, test_format_rfc3339);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("text_and_messages");
