@@ -72,9 +72,10 @@ static const char *const catalog_sql[CS_COUNT] = {
 	[CS_FILE_DELETE] = "DELETE FROM files WHERE id = ?1 RETURNING partition_start_ns",
 	[CS_CHUNK_INSERT] = "INSERT INTO chunks (tag_id, t_min, seq, id, t_max, file_id,"
 			    " file_offset, length, crc, sample_count, flags, v_min, v_max, v_sum,"
-			    " first_ts, last_ts, first_v, last_v, integral, good_count) VALUES"
+			    " first_ts, last_ts, first_v, last_v, integral, good_count, min_ts,"
+			    " max_ts, first_q, last_q, v_m2, integral_step, max_gap_ns) VALUES"
 			    " (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15,"
-			    " ?16, ?17, ?18, ?19, ?20)",
+			    " ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27)",
 	[CS_CHUNK_DELETE] = "DELETE FROM chunks WHERE id = ?1",
 	[CS_CHUNKS_EXPIRE] = "DELETE FROM chunks WHERE tag_id = ?1 AND t_min < ?2 AND t_max < ?2",
 	[CS_TAG_SPAN] = "UPDATE tags SET max_span_ns = ?2 WHERE id = ?1 AND max_span_ns < ?2",
@@ -513,7 +514,7 @@ int catalog__write_end(struct catalog *cat, int rc)
 
 /* Refuse files that are not ours before changing anything in them. A fresh
  * file (SQLite creates an empty one) has no objects and version 0. */
-static int catalog__identify(struct catalog_conn *w, bool *fresh)
+static int catalog__identify(struct catalog_conn *w, bool *fresh, int64_t *version_out)
 {
 	int64_t app_id = 0, version = 0, nobjects = 0;
 	int rc;
@@ -541,8 +542,28 @@ static int catalog__identify(struct catalog_conn *w, bool *fresh)
 				     w->cat->path, (long long)version, CATALOG_SCHEMA_VERSION);
 	if (version < 1)
 		return CATALOG__CORRUPT(w->cat, "schema version %lld", (long long)version);
-	/* Versions 1..CATALOG_SCHEMA_VERSION-1 would be migrated here, one step
-	 * per version in one transaction; version 1 is the first. */
+	*version_out = version;
+	return 0;
+}
+
+/* Bring a catalog of an older version up to CATALOG_SCHEMA_VERSION, one
+ * transaction per step (catalog_format.h, MIGRATION). */
+static int catalog__migrate(struct catalog_conn *w, int64_t version)
+{
+	static const char v2[] = "BEGIN IMMEDIATE;" CATALOG_SCHEMA_V2_SQL
+				 "PRAGMA user_version = 2;"
+				 "COMMIT;";
+	int src, rc;
+
+	if (version >= 2)
+		return 0;
+	src = sqlite3_exec(w->db, v2, NULL, NULL, NULL);
+	if (src != SQLITE_OK) {
+		rc = CATALOG__SQLFAIL(w, src, "migrate schema 1 -> 2");
+		catalog__rollback(w);
+		return rc;
+	}
+	log_info("catalog", "%s: schema migrated from version 1 to 2", w->cat->path);
 	return 0;
 }
 
@@ -598,7 +619,7 @@ static int catalog__sync_dir(const char *path)
 static int catalog__create(struct catalog_conn *w)
 {
 	static const char sql[] =
-		"BEGIN IMMEDIATE;" CATALOG_SCHEMA_V1_SQL
+		"BEGIN IMMEDIATE;" CATALOG_SCHEMA_V1_SQL CATALOG_SCHEMA_V2_SQL
 		"PRAGMA application_id = " CATALOG__STR(CATALOG_APPLICATION_ID) ";"
 		"PRAGMA user_version = " CATALOG__STR(CATALOG_SCHEMA_VERSION) ";"
 		"COMMIT;";
@@ -648,6 +669,7 @@ int catalog_open(const char *path, struct catalog **out, char *err)
 	struct catalog *cat = NULL;
 	struct catalog_conn *r = NULL;
 	bool fresh = false;
+	int64_t version = 0;
 	int rc;
 
 	catalog_errbuf[0] = '\0';
@@ -663,11 +685,13 @@ int catalog_open(const char *path, struct catalog **out, char *err)
 	if (rc == 0)
 		rc = catalog__conn_new(cat, true, &cat->writer);
 	if (rc == 0)
-		rc = catalog__identify(cat->writer, &fresh);
+		rc = catalog__identify(cat->writer, &fresh, &version);
 	if (rc == 0)
 		rc = catalog__writer_setup(cat->writer);
 	if (rc == 0 && fresh)
 		rc = catalog__create(cat->writer);
+	else if (rc == 0)
+		rc = catalog__migrate(cat->writer, version);
 	if (rc == 0)
 		rc = catalog__prepare_all(cat->writer, 0, CS_WRITER_END);
 	/* Open one reader now, so a schema that does not match is refused at

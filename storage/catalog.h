@@ -262,6 +262,15 @@ struct catalog_chunk {
 	double first_v, last_v;
 	double integral;            /* time-weighted integral, value x seconds */
 	uint32_t good_count;        /* <= count */
+	/* Schema v2 (catalog_format.h); has_ext false in rows of older catalogs
+	 * (and in rows committed with has_ext false), and then the fields below
+	 * are zero. */
+	bool has_ext;
+	int64_t min_ts, max_ts;     /* first sample holding min, max */
+	quality_t first_q, last_q;
+	double m2;                  /* sum of squared deviations from the mean */
+	double integral_step;       /* step integral, value x seconds */
+	int64_t max_gap_ns;         /* longest time between consecutive samples */
 };
 
 typedef int (*catalog_chunk_fn)(void *arg, const struct catalog_chunk *chunk);

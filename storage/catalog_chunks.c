@@ -423,6 +423,18 @@ static void catalog__bind_chunk(struct catalog__bind *b, const struct catalog_ch
 	catalog__bind_f64(b, c->last_v);
 	catalog__bind_f64(b, c->integral);
 	catalog__bind_i64(b, c->good_count);
+	if (!c->has_ext) { /* a row without the v2 statistics reads back without them */
+		for (int i = 0; i < 7; i++)
+			catalog__bind_null(b);
+		return;
+	}
+	catalog__bind_i64(b, c->min_ts);
+	catalog__bind_i64(b, c->max_ts);
+	catalog__bind_i64(b, c->first_q);
+	catalog__bind_i64(b, c->last_q);
+	catalog__bind_f64(b, c->m2);
+	catalog__bind_f64(b, c->integral_step);
+	catalog__bind_i64(b, c->max_gap_ns);
 }
 
 /* Widen the tag's max_span_ns and the file's bytes to cover chunk c. */
@@ -622,6 +634,24 @@ int catalog__chunk_row(struct catalog_conn *c, sqlite3_stmt *s, struct catalog_c
 	o->last_v = catalog__column_f64(s, 17);
 	o->integral = catalog__column_f64(s, 18);
 	o->good_count = (uint32_t)good;
+	o->has_ext = sqlite3_column_type(s, 20) != SQLITE_NULL;
+	if (o->has_ext) {
+		int64_t fq = sqlite3_column_int64(s, 22), lq = sqlite3_column_int64(s, 23);
+		if (fq < 0 || fq > 65535 || lq < 0 || lq > 65535)
+			return CATALOG__CORRUPT(c->cat, "chunk row %lld has a quality out of range",
+						(long long)id);
+		o->min_ts = sqlite3_column_int64(s, 20);
+		o->max_ts = sqlite3_column_int64(s, 21);
+		o->first_q = (quality_t)fq;
+		o->last_q = (quality_t)lq;
+		o->m2 = catalog__column_f64(s, 24);
+		o->integral_step = catalog__column_f64(s, 25);
+		o->max_gap_ns = sqlite3_column_int64(s, 26);
+	} else {
+		o->min_ts = o->max_ts = o->max_gap_ns = 0;
+		o->first_q = o->last_q = 0;
+		o->m2 = o->integral_step = 0;
+	}
 	return 0;
 }
 

@@ -12,7 +12,7 @@
  * IDENTITY AND VERSION
  *
  *   PRAGMA application_id = 0x48534354 ("HSCT": HiStorian CaTalog)
- *   PRAGMA user_version   = CATALOG_SCHEMA_VERSION (1)
+ *   PRAGMA user_version   = CATALOG_SCHEMA_VERSION (2)
  *
  *   A file is a historian catalog iff it is an SQLite database whose
  *   application_id is CATALOG_APPLICATION_ID and whose user_version is
@@ -33,7 +33,7 @@
  *   kept below 2^63 so it sorts as a number.
  *   REAL NULL means NaN (SQLite turns a bound NaN into NULL).
  *
- * TABLES (schema version 1)
+ * TABLES (schema version 2; what version 2 added is marked [v2])
  *
  *   tags: one row per tag, never deleted.
  *     COLUMN       TYPE     DESCRIPTION
@@ -95,7 +95,21 @@
  *     first_ts, last_ts     INTEGER  time of the first and last sample
  *     first_v, last_v       REAL     their values
  *     integral              REAL     time-weighted integral, value-seconds
+ *                                    (linear between samples)
  *     good_count            INTEGER  samples of good quality, <= sample_count
+ *   [v2] the columns below are NULL in rows committed by a version 1
+ *   catalog (readers then decode the chunk instead); in rows written since,
+ *   all are set:
+ *     min_ts, max_ts        INTEGER  time of the first sample holding v_min
+ *                                    and of the first holding v_max
+ *     first_q, last_q       INTEGER  quality (OPC UA upper 16 bits) of the
+ *                                    first and last sample
+ *     v_m2                  REAL     sum of squared deviations from the
+ *                                    chunk's mean (stddev without decoding)
+ *     integral_step         REAL     integral with each value held until the
+ *                                    next sample (step), value-seconds
+ *     max_gap_ns            INTEGER  longest time between two consecutive
+ *                                    samples, 0 for one sample
  *
  *   state: small key/value store of the storage engine (e.g. the WAL
  *   checkpoint). key TEXT PRIMARY KEY (1..255 bytes), value INTEGER (uint64
@@ -124,13 +138,18 @@
  *
  * RECOVERY
  *
+ * MIGRATION
+ *
+ *   1 -> 2: CATALOG_SCHEMA_V2_SQL adds the [v2] columns (NULL in existing
+ *   rows) in one transaction with the user_version bump.
+ *
  *   SQLite recovers its own WAL at open. A file SQLite reports as corrupt
  *   or not a database, or with a foreign application_id, is refused with
  *   HS_ECORRUPT: restore catalog.db from backup.
  */
 
 #define CATALOG_APPLICATION_ID 0x48534354 /* "HSCT" */
-#define CATALOG_SCHEMA_VERSION 1
+#define CATALOG_SCHEMA_VERSION 2
 
 /* value types as stored in tags.type; never reuse a number */
 #define CATALOG_DB_TYPE_FLOAT64 1
@@ -208,5 +227,16 @@
 	"CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;" \
 	"INSERT INTO counters (name, value) VALUES" \
 	" ('tags', 0), ('files', 0), ('chunks', 0), ('next_chunk_id', 1);"
+
+/* Version 1 -> 2: the chunk statistics queries need to skip decoding. A new
+ * catalog runs V1 then V2. */
+#define CATALOG_SCHEMA_V2_SQL \
+	"ALTER TABLE chunks ADD COLUMN min_ts INTEGER;" \
+	"ALTER TABLE chunks ADD COLUMN max_ts INTEGER;" \
+	"ALTER TABLE chunks ADD COLUMN first_q INTEGER CHECK (first_q BETWEEN 0 AND 65535);" \
+	"ALTER TABLE chunks ADD COLUMN last_q INTEGER CHECK (last_q BETWEEN 0 AND 65535);" \
+	"ALTER TABLE chunks ADD COLUMN v_m2 REAL;" \
+	"ALTER TABLE chunks ADD COLUMN integral_step REAL;" \
+	"ALTER TABLE chunks ADD COLUMN max_gap_ns INTEGER CHECK (max_gap_ns >= 0);"
 
 #endif

@@ -72,7 +72,8 @@ enum catalog__stmt_id {
  * reads them. */
 #define CATALOG__CHUNK_COLS \
 	"id, tag_id, file_id, file_offset, length, crc, t_min, t_max, sample_count, seq, flags," \
-	" v_min, v_max, v_sum, first_ts, last_ts, first_v, last_v, integral, good_count"
+	" v_min, v_max, v_sum, first_ts, last_ts, first_v, last_v, integral, good_count," \
+	" min_ts, max_ts, first_q, last_q, v_m2, integral_step, max_gap_ns"
 
 /* One SQLite connection with its statements. Used by one thread at a time:
  * the writer under catalog.write_lock, a reader between acquire and release. */

@@ -171,6 +171,7 @@ int store_open(const struct store_options *opts, struct store **out, char *err)
 	pthread_rwlock_init(&st->heads_lock, NULL);
 	pthread_mutex_init(&st->seal_lock, NULL);
 	pthread_mutex_init(&st->wake_lock, NULL);
+	pthread_mutex_init(&st->tag_cache_lock, NULL);
 	pthread_cond_init(&st->sealed, NULL);
 	st->last_seal_mono_ns = clock_mono_ns();
 	st->data_dir = strdup(opts->data_dir);
@@ -226,6 +227,8 @@ void store_close(struct store *st)
 	pthread_rwlock_destroy(&st->heads_lock);
 	pthread_mutex_destroy(&st->seal_lock);
 	pthread_mutex_destroy(&st->wake_lock);
+	pthread_mutex_destroy(&st->tag_cache_lock);
+	free(st->tag_cache);
 	pthread_cond_destroy(&st->sealed);
 	free(st->data_dir);
 	free(st);

@@ -13,6 +13,7 @@
 
 struct store;
 struct io_ops;
+struct store_chunk_stats;
 
 /* A retention rule: tags whose name matches pattern (fnmatch(3) glob) keep
  * keep_ns of data, counted back from now (wall clock) to the end of the
@@ -99,6 +100,68 @@ int store_tags_resolve(struct store *st, const struct store_tag_spec *specs, siz
 int store_tag_find(struct store *st, const char *name, size_t name_len, uint32_t *id,
 		   enum value_type *type) __attribute__((warn_unused_result));
 
+/* The name of tag id (NUL-terminated), valid until store_close(); NULL for
+ * an unknown id. Thread-safe, lock-free. */
+const char *store_tag_name(struct store *st, uint32_t id);
+
+/* Tag search: every given condition must hold. Calls fn for matches in id
+ * order; name (NUL-terminated) is valid until fn returns, and fn must not
+ * call back into the store's tag search, labels or metadata functions.
+ * glob is SQLite GLOB syntax (* ? [..], case-sensitive). Page with
+ * after_id = the last id seen. limit 0: no limit. At most
+ * STORE_FIND_LABELS_MAX labels. fn's non-zero return stops the walk and is
+ * returned. */
+#define STORE_FIND_LABELS_MAX 8
+int store_tags_find(struct store *st, const char *glob, const struct store_label *labels,
+		    size_t nlabels, uint32_t after_id, size_t limit,
+		    int (*fn)(void *arg, uint32_t id, const char *name, enum value_type type),
+		    void *arg) __attribute__((warn_unused_result));
+
+/* Call fn for every label of tag id, in key order (same rules as above). */
+int store_tag_labels(struct store *st, uint32_t id,
+		     int (*fn)(void *arg, const char *key, const char *value), void *arg)
+	__attribute__((warn_unused_result));
+
+/* A tag's descriptive metadata. */
+enum store_interp {
+	STORE_INTERP_STEP = 1,
+	STORE_INTERP_LINEAR = 2,
+};
+
+#define STORE_UNIT_MAX 64           /* sizeof unit: 63 bytes + NUL */
+#define STORE_DESCRIPTION_MAX 512   /* sizeof description: 511 bytes + NUL */
+
+struct store_tag_meta {
+	char unit[STORE_UNIT_MAX];               /* UTF-8; "" unset */
+	char description[STORE_DESCRIPTION_MAX]; /* UTF-8; "" unset */
+	double eng_low, eng_high;                /* NaN unset; low < high when both set */
+	enum store_interp interpolation;         /* default: linear for float64, else step */
+	int display_digits;                      /* 0..17, -1 unset */
+	int64_t stale_timeout_ns;                /* 0: never stale */
+};
+
+/* Read tag id's metadata (defaults for what was never set). 0 or -ENOENT.
+ * Thread-safe. */
+int store_tag_meta_get(struct store *st, uint32_t id, struct store_tag_meta *out)
+	__attribute__((warn_unused_result));
+
+/* Replace tag id's metadata, durably. 0, -ENOENT, or -EINVAL with the
+ * reason in reason (STORE_ERROR_MAX bytes, may be NULL): a string too long
+ * or not UTF-8, eng_low >= eng_high, linear interpolation of a boolean or
+ * string tag, digits outside -1..17, a negative timeout. Thread-safe. */
+int store_tag_meta_set(struct store *st, uint32_t id, const struct store_tag_meta *m,
+		       char *reason) __attribute__((warn_unused_result));
+
+/* What the query engine needs of a tag's metadata on every query, from a
+ * cache kept in step by store_tag_meta_set(): no SQLite call once warm. */
+int store_tag_interp(struct store *st, uint32_t id, bool *linear, int64_t *stale_timeout_ns)
+	__attribute__((warn_unused_result));
+
+/* Times of a tag's first and last sample (chunks and head). 1 found, 0 the
+ * tag has no sample, or a negative error. */
+int store_tag_extent(struct store *st, uint32_t id, int64_t *first_ns, int64_t *last_ns)
+	__attribute__((warn_unused_result));
+
 /* --- appending --------------------------------------------------------- */
 
 /* One sample of one tag. For VALUE_STRING, v.s points at bytes that must
@@ -150,6 +213,9 @@ struct store_block {
 	const char *const *str;       /* VALUE_STRING, with str_len */
 	const uint32_t *str_len;
 	const quality_t *quality;
+	/* Set (with count 0) instead of samples when the scan's stats filter
+	 * accepted a whole chunk: see store_scan_use_stats(). */
+	const struct store_chunk_stats *stats;
 };
 
 /* One sample, for the neighbours of a range. String bytes are valid until
@@ -186,6 +252,14 @@ int store_scan_after(struct store_scan *scan, struct store_point *out)
 
 void store_scan_close(struct store_scan *scan);
 
+/* The latest sample of tag_id (largest time; the newest write on a tie).
+ * 1 found, 0 none, or a negative error. A string value is copied into
+ * buf (buf_len bytes, cut there) and out->str points at it. Fast when the
+ * head holds the tag's latest sample: no SQLite call and no decoding.
+ * Thread-safe. */
+int store_last(struct store *st, uint32_t tag_id, struct store_point *out, char *buf,
+	       size_t buf_len) __attribute__((warn_unused_result));
+
 /* Pre-aggregates of one chunk, over every sample in it whatever its
  * quality. The integral is value x seconds, linear between samples, from
  * first_ts to last_ts. */
@@ -200,6 +274,16 @@ struct store_chunk_stats {
 	double min, max, sum, integral;
 	int64_t first_ts, last_ts;
 	double first_v, last_v;
+	/* Known only when has_ext (chunks sealed by a catalog of schema 2 or
+	 * later): the times of the first min and max, the first and last
+	 * qualities, the sum of squared deviations from the mean, the step
+	 * integral (value x seconds, each value held to the next sample) and
+	 * the longest time between consecutive samples. */
+	bool has_ext;
+	int64_t min_ts, max_ts;
+	quality_t first_q, last_q;
+	double m2, integral_step;
+	int64_t max_gap_ns;
 };
 
 /* Call fn for every chunk of tag_id that lies wholly in [t0, t1), in time
@@ -209,6 +293,15 @@ struct store_chunk_stats {
 int store_chunk_stats(struct store *st, uint32_t tag_id, int64_t t0, int64_t t1,
 		      int (*fn)(void *arg, const struct store_chunk_stats *stats), void *arg)
 	__attribute__((warn_unused_result));
+
+/* Let a scan answer whole chunks by their pre-aggregates. Before
+ * decoding a chunk that lies wholly in the scan's range and overlaps no
+ * other chunk nor the head, the scan asks accept(arg, stats); when it
+ * returns true, store_scan_next() hands out a block with count 0 and
+ * stats set instead of the chunk's samples, still in time order. Call
+ * before the first store_scan_next(). Numeric tags only. */
+void store_scan_use_stats(struct store_scan *scan,
+			  bool (*accept)(void *arg, const struct store_chunk_stats *stats), void *arg);
 
 /* Seal the head into chunks now (for tests and the hourly rhythm's
  * impatient users). 0 or a negative error. */

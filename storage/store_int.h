@@ -58,7 +58,31 @@ struct store {
 	_Atomic uint64_t max_seal_pause_ns; /* longest time a seal held appends */
 	_Atomic uint64_t compactions;
 	_Atomic uint64_t compaction_failures;
+	/* Per-tag facts every query needs, indexed by tag id (store_tags.c). */
+	pthread_mutex_t tag_cache_lock;
+	struct store_tag_cache *tag_cache;
+	size_t tag_cache_len;
+	uint64_t tag_cache_gen;  /* bumped by every sealed chunk */
 };
+
+/* What the store remembers of a tag to answer queries without SQLite. */
+struct store_tag_cache {
+	bool interp_known;
+	bool linear;
+	int64_t stale_ns;
+	bool sealed_known;   /* sealed_max_ns holds the largest chunk t_max */
+	int64_t sealed_max_ns;
+	bool last_known;     /* last is the latest sealed sample (numeric tags) */
+	struct store_point last;
+};
+
+/* storage/store_tags.c: a seal committed chunk row c: keep the cached
+ * largest time and latest sealed sample in step. */
+void store__tag_sealed(struct store *st, enum value_type type, const struct catalog_chunk *c);
+
+/* storage/store_tags.c: retention deleted chunks: forget what the cache
+ * knew of sealed data. */
+void store__tag_cache_forget(struct store *st);
 
 /* storage/store_seal.c: seal the head (everything appended so far) into
  * chunks; 0 when done or nothing to seal. Takes seal_lock. */

@@ -123,6 +123,8 @@ static int retain_partition(struct store *st, int64_t start, int64_t end, int64_
 			log_info("storage", "retention: dropped %llu chunks of %zu expired tags in partition %lld",
 				 (unsigned long long)rows, expired, (long long)(start / 1000000000));
 	}
+	if (rows)
+		store__tag_cache_forget(st);
 	free(tags.ids);
 	free(files.v);
 	return rc;

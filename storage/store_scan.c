@@ -3,6 +3,7 @@
  * sample may then be seen both in a chunk and in the frozen head, which last-write-wins merging makes harmless. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -40,7 +41,26 @@ struct store_scan {
 	uint32_t *str_lens;
 	/* copies of the neighbours' string values: dec is reused between calls */
 	char *neighbour_str[2];
+	/* store_scan_use_stats(): whole chunks answered by their stats */
+	bool (*accept)(void *arg, const struct store_chunk_stats *stats);
+	void *accept_arg;
+	struct store_chunk_stats stats;
 };
+
+/* A catalog row's pre-aggregates as store.h shows them. */
+static void stats_of(const struct catalog_chunk *c, uint32_t extra_flags, struct store_chunk_stats *s)
+{
+	*s = (struct store_chunk_stats){
+		.t_min = c->t_min,         .t_max = c->t_max,       .count = c->count,
+		.good_count = c->good_count, .flags = c->flags | extra_flags,
+		.min = c->min,             .max = c->max,           .sum = c->sum,
+		.integral = c->integral,   .first_ts = c->first_ts, .last_ts = c->last_ts,
+		.first_v = c->first_v,     .last_v = c->last_v,     .has_ext = c->has_ext,
+		.min_ts = c->min_ts,       .max_ts = c->max_ts,     .first_q = c->first_q,
+		.last_q = c->last_q,       .m2 = c->m2,             .integral_step = c->integral_step,
+		.max_gap_ns = c->max_gap_ns,
+	};
+}
 
 /* Pin every file the listed chunks live in, so compaction cannot delete
  * one under the scan. -EAGAIN when one was removed meanwhile: list again. */
@@ -268,6 +288,25 @@ static int fill_block(struct store_scan *sc, struct sample_buf *src, bool from_d
 	return 1;
 }
 
+void store_scan_use_stats(struct store_scan *sc,
+			  bool (*accept)(void *arg, const struct store_chunk_stats *stats), void *arg)
+{
+	if (sc->type == VALUE_FLOAT64 || sc->type == VALUE_INT64) {
+		sc->accept = accept;
+		sc->accept_arg = arg;
+	}
+}
+
+/* Streaming only (chunks disjoint, the head after them): may chunk c be
+ * handed out as its stats? Asks the scan's accept function. */
+static bool offer_stats(struct store_scan *sc, const struct catalog_chunk *c)
+{
+	if (!sc->accept || c->t_min < sc->t0 || c->t_max >= sc->t1)
+		return false;
+	stats_of(c, 0, &sc->stats);
+	return sc->accept(sc->accept_arg, &sc->stats);
+}
+
 int store_scan_next(struct store_scan *sc, struct store_block *blk)
 {
 	int rc;
@@ -276,6 +315,10 @@ int store_scan_next(struct store_scan *sc, struct store_block *blk)
 		return rc;
 	while (sc->next_chunk < sc->chunks.count) {
 		const struct catalog_chunk *c = &sc->chunks.rows[sc->next_chunk++];
+		if (offer_stats(sc, c)) {
+			*blk = (struct store_block){.type = sc->type, .stats = &sc->stats};
+			return 1;
+		}
 		if ((rc = load_chunk(sc, c)) != 0)
 			return rc;
 		sample_buf_clear(&sc->out);
@@ -307,6 +350,31 @@ static void set_point(struct store_point *p, enum value_type type, int64_t ts, u
 		p->i64 = v.i64;
 }
 
+/* The neighbour straight from the catalog row when one chunk alone holds
+ * the answer at its edge and the row knows that sample exactly (numbers
+ * only; an integer beyond 2^53 is not exact as a double). */
+static bool stats_neighbour(const struct store_scan *sc, const struct chunk_list *l, int64_t t,
+			    bool before, struct store_point *p)
+{
+	const struct catalog_chunk *c = &l->rows[0];
+	double v;
+
+	if (l->count != 1 || !c->has_ext ||
+	    (sc->type != VALUE_FLOAT64 && sc->type != VALUE_INT64) ||
+	    (before ? c->t_max >= t : c->t_min < t))
+		return false;
+	v = before ? c->last_v : c->first_v;
+	if (sc->type == VALUE_INT64 && !(fabs(v) <= 9007199254740992.0))
+		return false;
+	*p = (struct store_point){.ts_ns = before ? c->last_ts : c->first_ts,
+				  .quality = before ? c->last_q : c->first_q};
+	if (sc->type == VALUE_FLOAT64)
+		p->f64 = v;
+	else
+		p->i64 = (int64_t)v;
+	return true;
+}
+
 /* Neighbour in the chunks: before (last ts < t) or after (first ts >= t). */
 static int chunk_neighbour(struct store_scan *sc, int64_t t, bool before, struct store_point *p,
 			   bool *found)
@@ -326,6 +394,10 @@ static int chunk_neighbour(struct store_scan *sc, int64_t t, bool before, struct
 		    : list_pinned(sc->st, sc->tag_id, t, c.t_max == INT64_MAX ? c.t_max : c.t_max + 1,
 				  &l);
 	l.pinned = l.count;
+	if (rc == 0 && stats_neighbour(sc, &l, t, before, p)) {
+		*found = true;
+		l.count = 0; /* answered: nothing to decode */
+	}
 	for (size_t i = 0; rc == 0 && i < l.count; i++) {
 		const struct chunk_decoded *d = &sc->dec;
 		if ((rc = load_chunk(sc, &l.rows[i])) != 0)
@@ -468,10 +540,7 @@ int store_chunk_stats(struct store *st, uint32_t tag_id, int64_t t0, int64_t t1,
 			continue;
 		for (size_t k = 0; k < head.count && !overlaps; k++)
 			overlaps = head.ts_ns[k] >= c->t_min && head.ts_ns[k] <= c->t_max;
-		s = (struct store_chunk_stats){c->t_min, c->t_max, c->count, c->good_count,
-					       c->flags | (overlaps ? STORE_CHUNK_OVERLAPS : 0),
-					       c->min, c->max, c->sum, c->integral, c->first_ts,
-					       c->last_ts, c->first_v, c->last_v};
+		stats_of(c, overlaps ? STORE_CHUNK_OVERLAPS : 0, &s);
 		rc = fn(arg, &s);
 	}
 	for (int i = 0; i < 2; i++)

@@ -19,6 +19,11 @@
 #include "storage/store_int.h"
 
 #define SEAL_CHUNK_MAX_SAMPLES 65536
+/* A chunk that holds this many samples ends at the next whole UTC hour, so
+ * dense tags get chunks that hour, day and month buckets contain whole and
+ * queries answer from their statistics; sparse tags keep long chunks. */
+#define SEAL_CHUNK_HOUR_MIN_SAMPLES 2048
+#define HOUR_NS 3600000000000LL
 #define SEAL_FLUSH_BYTES (4u << 20)
 #define SEAL_ZSTD_LEVEL 3     /* fast: seals run every hour on hot data */
 #define COMPACT_ZSTD_LEVEL 9  /* cold partitions are rewritten once: spend more CPU on them */
@@ -118,35 +123,60 @@ static int add_row(struct seal *s, struct pending *p, const struct catalog_chunk
 static void chunk_stats(const struct sample_buf *b, size_t i, size_t j, enum value_type type,
 			struct catalog_chunk *row)
 {
+	double prev = 0, sum = 0, integral = 0, step = 0, m2 = 0, mean;
+	double min = INFINITY, max = -INFINITY;
+
 	row->t_min = row->first_ts = b->ts_ns[i];
 	row->t_max = row->last_ts = b->ts_ns[j - 1];
 	row->count = (uint32_t)(j - i);
 	row->good_count = 0;
-	for (size_t k = i; k < j; k++)
+	row->has_ext = true;
+	row->first_q = b->quality[i];
+	row->last_q = b->quality[j - 1];
+	row->max_gap_ns = 0;
+	for (size_t k = i; k < j; k++) {
 		row->good_count += quality_is_good(b->quality[k]);
+		if (k > i && b->ts_ns[k] - b->ts_ns[k - 1] > row->max_gap_ns)
+			row->max_gap_ns = b->ts_ns[k] - b->ts_ns[k - 1];
+	}
 	if (row->good_count != row->count)
 		row->flags |= STORE_CHUNK_NOT_ALL_GOOD;
 	if (type != VALUE_FLOAT64 && type != VALUE_INT64)
 		return;
-	double prev = 0, sum = 0, integral = 0, min = INFINITY, max = -INFINITY;
 	for (size_t k = i; k < j; k++) {
 		double v = type == VALUE_FLOAT64 ? b->val[k].f64 : (double)b->val[k].i64;
 		if (isnan(v))
 			row->flags |= STORE_CHUNK_HAS_NAN;
 		sum += v;
-		min = v < min ? v : min;
-		max = v > max ? v : max;
-		if (k > i) /* trapezoid: linear interpolation between samples */
-			integral += (prev + v) / 2 * (double)(b->ts_ns[k] - b->ts_ns[k - 1]) / 1e9;
+		if (v < min) {
+			min = v;
+			row->min_ts = b->ts_ns[k];
+		}
+		if (v > max) {
+			max = v;
+			row->max_ts = b->ts_ns[k];
+		}
+		if (k > i) { /* trapezoid (linear) and held value (step) */
+			double dt = (double)(b->ts_ns[k] - b->ts_ns[k - 1]) / 1e9;
+			integral += (prev + v) / 2 * dt;
+			step += prev * dt;
+		}
 		prev = v;
 		if (k == i)
 			row->first_v = v;
+	}
+	mean = sum / (double)row->count;
+	for (size_t k = i; k < j; k++) {
+		double v = type == VALUE_FLOAT64 ? b->val[k].f64 : (double)b->val[k].i64;
+		m2 += (v - mean) * (v - mean);
 	}
 	row->last_v = prev;
 	row->min = min;
 	row->max = max;
 	row->sum = sum;
 	row->integral = integral;
+	row->integral_step = step;
+	row->m2 = m2;
 }
 
 static int column_view(struct seal *s, const struct sample_buf *b, size_t i, size_t j,
@@ -211,7 +241,8 @@ static int seal_range(struct seal *s, uint32_t tag, enum value_type type,
 	return p->bytes.len >= SEAL_FLUSH_BYTES ? flush_pending(s, p) : 0;
 }
 
-/* One tag's samples, split at partition edges and at the chunk size. */
+/* One tag's samples, split at partition edges, at the chunk size, and at
+ * the hour once a chunk is dense (SEAL_CHUNK_HOUR_MIN_SAMPLES). */
 static int seal_tag(struct seal *s, uint32_t tag, enum value_type type, const struct sample_buf *b)
 {
 	size_t i = 0;
@@ -225,6 +256,15 @@ static int seal_tag(struct seal *s, uint32_t tag, enum value_type type, const st
 		j = sample_buf_lower_bound(b, end);
 		if (j - i > SEAL_CHUNK_MAX_SAMPLES)
 			j = i + SEAL_CHUNK_MAX_SAMPLES;
+		if (j - i > SEAL_CHUNK_HOUR_MIN_SAMPLES) {
+			int64_t t = b->ts_ns[i + SEAL_CHUNK_HOUR_MIN_SAMPLES - 1];
+			int64_t hour = t - ((t % HOUR_NS) + HOUR_NS) % HOUR_NS;
+			if (hour <= INT64_MAX - HOUR_NS) {
+				size_t k = sample_buf_lower_bound(b, hour + HOUR_NS);
+				if (k < j)
+					j = k;
+			}
+		}
 		p = pending_for(s, start, end, &rc);
 		if (p)
 			rc = seal_range(s, tag, type, b, i, j, p);
@@ -272,6 +312,8 @@ static int seal_frozen(struct store *st, struct head *frozen, uint64_t pos, size
 	if (rc == 0) {
 		st->seal_seq = s.seq;
 		*chunks = s.nrows;
+		for (size_t i = 0; i < s.nrows; i++)
+			store__tag_sealed(st, registry_type(st->reg, s.rows[i].tag_id), &s.rows[i]);
 	} else {
 		chunkfiles_abandon(st->files);
 	}

@@ -283,17 +283,69 @@ START_TEST(test_newer_version_refused)
 	int rc;
 
 	catalog_close(cat);
-	raw_exec("PRAGMA user_version = 2");
+	raw_exec("PRAGMA user_version = 3");
 	cat = (struct catalog *)&cat; /* must be reset to NULL */
 	rc = catalog_open(db_path, &cat, err);
 	ck_assert_int_eq(rc, -EPROTONOSUPPORT);
 	ck_assert_ptr_null(cat);
 	ck_assert_str_contains(err, db_path);
 	ck_assert_str_contains(err, "newer");
-	ck_assert_str_contains(err, "version 2");
+	ck_assert_str_contains(err, "version 3");
 	ck_assert_str_eq(catalog_errmsg(), err);
 	/* Refused without being touched. */
-	ck_assert_int_eq(raw_int("PRAGMA user_version"), 2);
+	ck_assert_int_eq(raw_int("PRAGMA user_version"), 3);
+}
+END_TEST
+
+/* A version 1 catalog (as historian wrote it before the v2 statistics) is
+ * migrated at open; its chunk rows read back without them, new rows with. */
+START_TEST(test_migrate_v1)
+{
+	struct catalog *cat;
+	struct catalog_chunk c, got;
+	uint32_t a;
+	uint64_t f;
+
+	write_file(db_path, "", 0);
+	raw_exec("BEGIN;" CATALOG_SCHEMA_V1_SQL "PRAGMA application_id = 1213416276;"
+		 "PRAGMA user_version = 1; COMMIT;");
+	raw_exec("INSERT INTO tags (name, type) VALUES ('old', 1);"
+		 "INSERT INTO partitions VALUES (0, 1000);"
+		 "INSERT INTO files (partition_start_ns, relpath, bytes) VALUES (0, 'p/old', 100);"
+		 "INSERT INTO chunks (tag_id, t_min, seq, id, t_max, file_id, file_offset, length, crc,"
+		 " sample_count, flags, v_min, v_max, v_sum, first_ts, last_ts, first_v, last_v,"
+		 " integral, good_count) VALUES (1, 10, 1, 1, 20, 1, 0, 100, 7, 2, 0, 1, 2, 3, 10, 20,"
+		 " 1, 2, 15, 2);"
+		 "UPDATE counters SET value = 1 WHERE name IN ('tags', 'files', 'chunks');"
+		 "UPDATE counters SET value = 2 WHERE name = 'next_chunk_id';");
+	cat = cat_open();
+	ck_assert_int_eq(raw_int("PRAGMA user_version"), CATALOG_SCHEMA_VERSION);
+	ck_assert_ok(catalog_verify(cat));
+	ck_assert_ok(catalog_chunk_get(cat, 1, &got));
+	ck_assert(!got.has_ext);
+	ck_assert_int_eq(got.last_ts, 20);
+	a = 1;
+	f = file_new(cat, 0, 1000, "p/new");
+	c = mk_chunk(a, f, 0, 30, 40, 2);
+	c.has_ext = true;
+	c.min_ts = 31;
+	c.max_ts = 39;
+	c.first_q = 0x4000;
+	c.last_q = 0x8000;
+	c.m2 = 12.5;
+	c.integral_step = 40.25;
+	c.max_gap_ns = 7;
+	ck_assert_ok(catalog_commit_seal(cat, &c, 1, NULL, 0));
+	ck_assert_ok(catalog_chunk_get(cat, c.id, &got));
+	ck_assert(got.has_ext);
+	ck_assert_int_eq(got.min_ts, 31);
+	ck_assert_int_eq(got.max_ts, 39);
+	ck_assert_uint_eq(got.first_q, 0x4000);
+	ck_assert_uint_eq(got.last_q, 0x8000);
+	ck_assert_double_eq(got.m2, 12.5);
+	ck_assert_double_eq(got.integral_step, 40.25);
+	ck_assert_int_eq(got.max_gap_ns, 7);
+	catalog_close(cat);
 }
 END_TEST
 
@@ -1722,6 +1774,7 @@ static Suite *catalog_suite(void)
 
 	ADD_CASE(s, "schema", 30, test_create_and_reopen, test_wal_mode,
 		 test_empty_file_initialised, test_open_errors);
+	ADD_CASE(s, "migration", 30, test_migrate_v1);
 	ADD_CASE(s, "refused_files", 30, test_newer_version_refused, test_garbage_refused,
 		 test_foreign_db_refused, test_damaged_pages_detected, test_verify_counters);
 	ADD_CASE(s, "tags", 30, test_tag_create_idempotent, test_tag_validation, test_tags_batch,
