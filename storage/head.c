@@ -179,7 +179,7 @@ int head_collect(struct head *h, uint32_t tag_id, int64_t t0, int64_t t1, struct
 			sample_buf_put(out, ts, s->buf.val[i], s->buf.quality[i]);
 	}
 	pthread_rwlock_unlock(&h->lock);
-	if (!sorted) {
+	if (!sorted && out->count > first) {
 		/* Sort just the part we added; earlier contents are the caller's. */
 		struct sample_buf part = {out->count - first, out->count - first, out->ts_ns + first,
 					  out->val + first, out->quality + first};

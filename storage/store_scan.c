@@ -30,7 +30,6 @@ struct store_scan {
 	struct head *heads[2];  /* frozen (may be NULL), live */
 	struct chunk_list chunks;
 	size_t next_chunk;
-	bool streaming;         /* chunks do not overlap each other or the head */
 	bool head_done;
 	struct sample_buf headbuf; /* the heads' samples in [t0, t1) */
 	struct sample_buf out;     /* the block handed out */
@@ -41,6 +40,9 @@ struct store_scan {
 	uint32_t *str_lens;
 	/* copies of the neighbours' string values: dec is reused between calls */
 	char *neighbour_str[2];
+	/* numbers: chunks go out cluster by cluster (see next_clustered) */
+	size_t head_pos;           /* headbuf samples before this are handed out */
+	struct sample_buf head_view; /* a slice of headbuf handed out as a block */
 	/* store_scan_use_stats(): whole chunks answered by their stats */
 	bool (*accept)(void *arg, const struct store_chunk_stats *stats);
 	void *accept_arg;
@@ -158,14 +160,6 @@ static int append_decoded(struct store_scan *sc, struct sample_buf *buf, int64_t
 	return 0;
 }
 
-static bool chunks_overlap(const struct chunk_list *l, const struct sample_buf *head)
-{
-	for (size_t i = 1; i < l->count; i++)
-		if (l->rows[i].t_min <= l->rows[i - 1].t_max)
-			return true;
-	return l->count && head->count && head->ts_ns[0] <= l->rows[l->count - 1].t_max;
-}
-
 int store_scan_open(struct store *st, uint32_t tag_id, int64_t t0, int64_t t1,
 		    struct store_scan **out)
 {
@@ -205,51 +199,7 @@ int store_scan_open(struct store *st, uint32_t tag_id, int64_t t0, int64_t t1,
 		store_scan_close(sc);
 		return rc;
 	}
-	sc->streaming = !chunks_overlap(&sc->chunks, &sc->headbuf);
 	*out = sc;
-	return 0;
-}
-
-/* Overlaps: decode everything in seal order, heads last, and let the
- * stable sort keep the newest of each time. String values are copied into
- * the head-owned form is not possible here, so strings keep chunk order. */
-static int merge_all(struct store_scan *sc)
-{
-	struct sample_buf all = SAMPLE_BUF_INIT;
-	int rc = 0;
-
-	if (sc->type == VALUE_STRING) {
-		/* Strings from several decoded chunks cannot be held at once by
-		 * this simple path; stream chunk by chunk instead. */
-		sc->streaming = true;
-		return 0;
-	}
-	/* Oldest seal first: ties in time then favour newer seals. */
-	for (size_t i = 0; i < sc->chunks.count && rc == 0; i++)
-		for (size_t k = i + 1; k < sc->chunks.count; k++)
-			if (sc->chunks.rows[k].seq < sc->chunks.rows[i].seq) {
-				struct catalog_chunk tmp = sc->chunks.rows[i];
-				sc->chunks.rows[i] = sc->chunks.rows[k];
-				sc->chunks.rows[k] = tmp;
-			}
-	for (size_t i = 0; i < sc->chunks.count && rc == 0; i++) {
-		rc = load_chunk(sc, &sc->chunks.rows[i]);
-		if (rc == 0)
-			rc = append_decoded(sc, &all, sc->t0, sc->t1);
-	}
-	if (rc == 0)
-		rc = sample_buf_reserve(&all, sc->headbuf.count);
-	for (size_t i = 0; rc == 0 && i < sc->headbuf.count; i++)
-		sample_buf_put(&all, sc->headbuf.ts_ns[i], sc->headbuf.val[i], sc->headbuf.quality[i]);
-	if (rc == 0)
-		rc = sample_buf_sort_dedup(&all, NULL);
-	if (rc != 0) {
-		sample_buf_free(&all);
-		return rc;
-	}
-	sample_buf_free(&sc->headbuf);
-	sc->headbuf = all;
-	sc->chunks.count = 0;
 	return 0;
 }
 
@@ -307,12 +257,104 @@ static bool offer_stats(struct store_scan *sc, const struct catalog_chunk *c)
 	return sc->accept(sc->accept_arg, &sc->stats);
 }
 
+/* Hand out headbuf[head_pos, end) as a block (end > head_pos). */
+static int head_slice(struct store_scan *sc, size_t end, struct store_block *blk)
+{
+	struct sample_buf *h = &sc->headbuf;
+
+	sc->head_view = (struct sample_buf){end - sc->head_pos, 0, h->ts_ns + sc->head_pos,
+					    h->val + sc->head_pos, h->quality + sc->head_pos};
+	sc->head_pos = end;
+	return fill_block(sc, &sc->head_view, false, blk);
+}
+
+/* Decode chunks [from, to) (one cluster of overlapping chunks) and the
+ * head's samples up to head_end into sc->out, merged in time order, last
+ * write winning: older seals first, the head last, a stable sort. */
+static int merge_cluster(struct store_scan *sc, size_t from, size_t to, size_t head_end)
+{
+	struct catalog_chunk *rows = sc->chunks.rows;
+	int rc = 0;
+
+	/* Oldest seal first within the cluster (insertion sort: clusters are small). */
+	for (size_t i = from + 1; i < to; i++)
+		for (size_t k = i; k > from && rows[k].seq < rows[k - 1].seq; k--) {
+			struct catalog_chunk tmp = rows[k];
+			rows[k] = rows[k - 1];
+			rows[k - 1] = tmp;
+		}
+	sample_buf_clear(&sc->out);
+	for (size_t i = from; i < to && rc == 0; i++) {
+		rc = load_chunk(sc, &rows[i]);
+		if (rc == 0)
+			rc = append_decoded(sc, &sc->out, sc->t0, sc->t1);
+	}
+	if (rc == 0)
+		rc = sample_buf_reserve(&sc->out, head_end - sc->head_pos);
+	for (size_t i = sc->head_pos; rc == 0 && i < head_end; i++)
+		sample_buf_put(&sc->out, sc->headbuf.ts_ns[i], sc->headbuf.val[i],
+			       sc->headbuf.quality[i]);
+	sc->head_pos = head_end;
+	return rc == 0 ? sample_buf_sort_dedup(&sc->out, NULL) : rc;
+}
+
+/* Numbers: walk the chunks (by t_min) as clusters of overlapping ones.
+ * Head samples before a cluster go out first; a lone chunk with no head
+ * sample in its span streams (or goes out as its stats); a cluster, or a
+ * chunk with head samples inside its span, is decoded and merged. One
+ * late chunk thus costs a merge of its own neighbourhood only. */
+static int next_clustered(struct store_scan *sc, struct store_block *blk)
+{
+	struct sample_buf *h = &sc->headbuf;
+	int rc;
+
+	while (sc->next_chunk < sc->chunks.count) {
+		size_t from = sc->next_chunk, to = from + 1, head_end;
+		int64_t start = sc->chunks.rows[from].t_min, end = sc->chunks.rows[from].t_max;
+		while (to < sc->chunks.count && sc->chunks.rows[to].t_min <= end) {
+			if (sc->chunks.rows[to].t_max > end)
+				end = sc->chunks.rows[to].t_max;
+			to++;
+		}
+		head_end = sc->head_pos;
+		while (head_end < h->count && h->ts_ns[head_end] < start)
+			head_end++;
+		if (head_end > sc->head_pos)
+			return head_slice(sc, head_end, blk);
+		while (head_end < h->count && h->ts_ns[head_end] <= end)
+			head_end++;
+		sc->next_chunk = to;
+		if (to == from + 1 && head_end == sc->head_pos) {
+			const struct catalog_chunk *c = &sc->chunks.rows[from];
+			if (offer_stats(sc, c)) {
+				*blk = (struct store_block){.type = sc->type, .stats = &sc->stats};
+				return 1;
+			}
+			if ((rc = load_chunk(sc, c)) != 0)
+				return rc;
+			sample_buf_clear(&sc->out);
+			if ((rc = append_decoded(sc, &sc->out, sc->t0, sc->t1)) != 0)
+				return rc;
+		} else if ((rc = merge_cluster(sc, from, to, head_end)) != 0) {
+			return rc;
+		}
+		if (sc->out.count)
+			return fill_block(sc, &sc->out, true, blk);
+	}
+	if (sc->head_pos < h->count)
+		return head_slice(sc, h->count, blk);
+	return 0;
+}
+
 int store_scan_next(struct store_scan *sc, struct store_block *blk)
 {
 	int rc;
 
-	if (!sc->streaming && sc->chunks.count && (rc = merge_all(sc)) != 0)
-		return rc;
+	if (sc->type != VALUE_STRING)
+		return next_clustered(sc, blk);
+	/* Strings from several decoded chunks cannot be held at once by this
+	 * path: they go chunk by chunk, then the head, so overlapping string
+	 * chunks are not merged until compaction merges them. */
 	while (sc->next_chunk < sc->chunks.count) {
 		const struct catalog_chunk *c = &sc->chunks.rows[sc->next_chunk++];
 		if (offer_stats(sc, c)) {
@@ -517,6 +559,7 @@ int store_chunk_stats(struct store *st, uint32_t tag_id, int64_t t0, int64_t t1,
 	struct chunk_list l = {0};
 	struct sample_buf head = SAMPLE_BUF_INIT;
 	struct head *heads[2];
+	int64_t max_before = INT64_MIN;
 	int rc = 0;
 
 	pthread_rwlock_rdlock(&st->heads_lock);
@@ -534,8 +577,13 @@ int store_chunk_stats(struct store *st, uint32_t tag_id, int64_t t0, int64_t t1,
 	for (size_t i = 0; rc == 0 && i < l.count; i++) {
 		const struct catalog_chunk *c = &l.rows[i];
 		struct store_chunk_stats s;
-		bool overlaps = (i > 0 && c->t_min <= l.rows[i - 1].t_max) ||
+		/* Rows come by t_min: an earlier chunk overlaps c when the largest
+		 * t_max before it reaches c; a later one when the next starts
+		 * inside c. */
+		bool overlaps = (i > 0 && c->t_min <= max_before) ||
 				(i + 1 < l.count && l.rows[i + 1].t_min <= c->t_max);
+		if (i == 0 || c->t_max > max_before)
+			max_before = c->t_max;
 		if (c->t_min < t0 || c->t_max >= t1)
 			continue;
 		for (size_t k = 0; k < head.count && !overlaps; k++)

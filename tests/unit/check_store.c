@@ -663,6 +663,219 @@ START_TEST(test_string_neighbours_outlive_each_other)
 }
 END_TEST
 
+
+static int count_found(void *arg, uint32_t id, const char *name, enum value_type type)
+{
+	(void)id;
+	(void)name;
+	(void)type;
+	(*(int *)arg)++;
+	return 0;
+}
+
+/* store_last: from the head, then from a sealed chunk (cache filled on the
+ * first call, kept in step by later seals), a late older sample never
+ * wins, an equal time from a later write does, and retention that drops
+ * the latest data makes the cache forget it. */
+START_TEST(test_last_value)
+{
+	static const struct store_retention rules[] = {{"old.*", 30 * 86400 * SEC}};
+	struct store_options o;
+	struct store *st;
+	struct store_point p;
+	char err[STORE_ERROR_MAX], buf[64];
+	int64_t day = 86400 * SEC;
+	uint32_t a, b, s;
+
+	store_options_init(&o);
+	o.data_dir = dir;
+	o.wal_sync = STORE_WAL_SYNC_OFF;
+	o.seal_interval_ns = 3600 * SEC;
+	o.retention = rules;
+	o.nretention = 1;
+	ck_assert_int_eq(store_open(&o, &st, err), 0);
+	a = tag(st, "a.v", VALUE_FLOAT64);
+	b = tag(st, "old.v", VALUE_FLOAT64);
+	s = tag(st, "s.text", VALUE_STRING);
+	ck_assert_int_eq(store_last(st, a, &p, buf, sizeof buf), 0);
+	put_f64(st, a, 10 * SEC, 1.5);
+	put_f64(st, a, 20 * SEC, 2.5);
+	ck_assert_int_eq(store_last(st, a, &p, buf, sizeof buf), 1);
+	ck_assert_int_eq(p.ts_ns, 20 * SEC);
+	ck_assert_double_eq(p.f64, 2.5);
+	ck_assert_int_eq(store_seal_now(st), 0);
+	for (int i = 0; i < 2; i++) { /* the second answer comes from the cache */
+		ck_assert_int_eq(store_last(st, a, &p, buf, sizeof buf), 1);
+		ck_assert_int_eq(p.ts_ns, 20 * SEC);
+		ck_assert_double_eq(p.f64, 2.5);
+	}
+	put_f64(st, a, 15 * SEC, 9); /* late and older: not the latest */
+	ck_assert_int_eq(store_last(st, a, &p, buf, sizeof buf), 1);
+	ck_assert_double_eq(p.f64, 2.5);
+	ck_assert_int_eq(store_seal_now(st), 0);
+	ck_assert_int_eq(store_last(st, a, &p, buf, sizeof buf), 1);
+	ck_assert_double_eq(p.f64, 2.5);
+	put_f64(st, a, 20 * SEC, 7.5); /* the same time rewritten: last write wins */
+	ck_assert_int_eq(store_last(st, a, &p, buf, sizeof buf), 1);
+	ck_assert_double_eq(p.f64, 7.5);
+	ck_assert_int_eq(store_seal_now(st), 0);
+	ck_assert_int_eq(store_last(st, a, &p, buf, sizeof buf), 1);
+	ck_assert_int_eq(p.ts_ns, 20 * SEC);
+	ck_assert_double_eq(p.f64, 7.5);
+	put_f64(st, a, 30 * SEC, 3.5); /* a seal moves the cached value on */
+	ck_assert_int_eq(store_seal_now(st), 0);
+	ck_assert_int_eq(store_last(st, a, &p, buf, sizeof buf), 1);
+	ck_assert_int_eq(p.ts_ns, 30 * SEC);
+	ck_assert_double_eq(p.f64, 3.5);
+	/* Strings are copied into buf, cut to its size. */
+	{
+		struct store_sample ss = {.tag_id = s, .ts_ns = SEC, .quality = QUALITY_UNCERTAIN};
+		ss.v.s.ptr = "running";
+		ss.v.s.len = 7;
+		ck_assert_int_eq(store_append_wait(st, &ss, 1), 0);
+	}
+	ck_assert_int_eq(store_seal_now(st), 0);
+	ck_assert_int_eq(store_last(st, s, &p, buf, 4), 1);
+	ck_assert_uint_eq(p.str_len, 4);
+	ck_assert_int_eq(memcmp(p.str, "runn", 4), 0);
+	ck_assert_uint_eq(p.quality, QUALITY_UNCERTAIN);
+	/* Retention drops old.v entirely: the cached last value goes too. */
+	put_f64(st, b, day, 4);
+	ck_assert_int_eq(store_seal_now(st), 0);
+	ck_assert_int_eq(store_last(st, b, &p, buf, sizeof buf), 1);
+	ck_assert_int_eq(store_retention_now(st, 100 * day), 0);
+	ck_assert_int_eq(store_last(st, b, &p, buf, sizeof buf), 0);
+	store_close(st);
+}
+END_TEST
+
+/* Metadata round trip, the interpolation cache following a change, the
+ * reasons for refusals, search by glob and label, and a tag's extent over
+ * chunks and head. */
+START_TEST(test_tag_meta_search_extent)
+{
+	struct store *st = open_store();
+	struct store_tag_meta m;
+	struct store_label lab = {"site", "north"};
+	char why[STORE_ERROR_MAX];
+	bool linear;
+	int64_t stale, first, last;
+	uint32_t f, i, id;
+	enum value_type type;
+	int count = 0;
+
+	f = tag(st, "boiler.temp", VALUE_FLOAT64);
+	ck_assert_int_eq(store_tag_resolve(st, "pump.on", 7, VALUE_BOOL, &lab, 1, &i, &type), 0);
+	ck_assert_int_eq(store_tag_interp(st, f, &linear, &stale), 0);
+	ck_assert(linear);
+	ck_assert_int_eq(stale, 0);
+	ck_assert_int_eq(store_tag_interp(st, i, &linear, &stale), 0);
+	ck_assert(!linear);
+	ck_assert_int_eq(store_tag_meta_get(st, f, &m), 0);
+	strcpy(m.unit, "degC");
+	m.interpolation = STORE_INTERP_STEP;
+	m.stale_timeout_ns = 300 * SEC;
+	m.eng_low = 0;
+	m.eng_high = 400;
+	ck_assert_int_eq(store_tag_meta_set(st, f, &m, why), 0);
+	ck_assert_int_eq(store_tag_interp(st, f, &linear, &stale), 0);
+	ck_assert(!linear);
+	ck_assert_int_eq(stale, 300 * SEC);
+	memset(&m, 0, sizeof m);
+	ck_assert_int_eq(store_tag_meta_get(st, f, &m), 0);
+	ck_assert_str_eq(m.unit, "degC");
+	ck_assert_double_eq(m.eng_high, 400);
+	m.eng_low = 500;
+	ck_assert_int_eq(store_tag_meta_set(st, f, &m, why), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(why, "range"));
+	ck_assert_int_eq(store_tag_meta_get(st, i, &m), 0);
+	m.interpolation = STORE_INTERP_LINEAR;
+	ck_assert_int_eq(store_tag_meta_set(st, i, &m, why), -EINVAL);
+	ck_assert_int_eq(store_tag_meta_get(st, 9999, &m), -ENOENT);
+	ck_assert_str_eq(store_tag_name(st, f), "boiler.temp");
+	ck_assert_ptr_null(store_tag_name(st, 9999));
+	/* Search. */
+	ck_assert_int_eq(store_tags_find(st, "boiler.*", NULL, 0, 0, 0, count_found, &count), 0);
+	ck_assert_int_eq(count, 1);
+	count = 0;
+	ck_assert_int_eq(store_tags_find(st, NULL, &lab, 1, 0, 0, count_found, &count), 0);
+	ck_assert_int_eq(count, 1);
+	ck_assert_int_eq(store_tag_find(st, "pump.on", 7, &id, &type), 0);
+	ck_assert_uint_eq(id, i);
+	/* Extent: none, then chunks and head together. */
+	ck_assert_int_eq(store_tag_extent(st, f, &first, &last), 0);
+	put_f64(st, f, 50 * SEC, 1);
+	put_f64(st, f, 60 * SEC, 1);
+	ck_assert_int_eq(store_seal_now(st), 0);
+	put_f64(st, f, 5 * SEC, 1);
+	put_f64(st, f, 70 * SEC, 1);
+	ck_assert_int_eq(store_tag_extent(st, f, &first, &last), 1);
+	ck_assert_int_eq(first, 5 * SEC);
+	ck_assert_int_eq(last, 70 * SEC);
+	store_close(st);
+}
+END_TEST
+
+/* Whole chunks handed out as statistics: only when the filter accepts,
+ * in time order with the samples around them, with the v2 fields set. */
+static bool accept_all(void *arg, const struct store_chunk_stats *c)
+{
+	(*(int *)arg)++;
+	return c->has_ext;
+}
+
+START_TEST(test_scan_stats_blocks)
+{
+	struct store *st = open_store();
+	uint32_t id = tag(st, "dense.v", VALUE_FLOAT64);
+	struct store_sample *batch = calloc(3 * 3600, sizeof *batch);
+	struct store_scan *sc;
+	struct store_block b;
+	int offered = 0, stats = 0, rc;
+	size_t samples = 0;
+	int64_t prev = INT64_MIN;
+
+	ck_assert_ptr_nonnull(batch);
+	/* 3 h of 1 s data from 00:30: the hour cut gives chunks 00:30-01:00
+	 * (1,800 samples: below the 2,048 that starts cutting, so it runs on
+	 * to 02:00), then 02:00-03:00 and 03:00-03:30. */
+	for (int k = 0; k < 3 * 3600; k++) {
+		batch[k] = (struct store_sample){.tag_id = id, .ts_ns = (1800 + k) * SEC};
+		batch[k].v.f64 = k % 100;
+	}
+	ck_assert_int_eq(store_append_wait(st, batch, 3 * 3600), 0);
+	ck_assert_int_eq(store_seal_now(st), 0);
+	ck_assert_int_eq(store_scan_open(st, id, 0, 4 * 3600 * SEC, &sc), 0);
+	store_scan_use_stats(sc, accept_all, &offered);
+	while ((rc = store_scan_next(sc, &b)) == 1) {
+		if (b.stats) {
+			ck_assert_uint_eq(b.count, 0);
+			ck_assert_int_gt(b.stats->t_min, prev);
+			ck_assert(b.stats->has_ext);
+			ck_assert_int_eq(b.stats->max_gap_ns, SEC);
+			ck_assert_double_eq(b.stats->min, 0);
+			ck_assert_double_eq(b.stats->max, 99);
+			ck_assert_int_eq((b.stats->max_ts - b.stats->min_ts) % (100 * SEC), 99 * SEC);
+			samples += b.stats->count;
+			prev = b.stats->t_max;
+			stats++;
+		}
+		for (size_t k = 0; k < b.count; k++) {
+			ck_assert_int_gt(b.ts_ns[k], prev);
+			prev = b.ts_ns[k];
+			samples++;
+		}
+	}
+	ck_assert_int_eq(rc, 0);
+	store_scan_close(sc);
+	ck_assert_int_eq(offered, 3);
+	ck_assert_int_eq(stats, 3);
+	ck_assert_uint_eq(samples, 3 * 3600);
+	free(batch);
+	store_close(st);
+}
+END_TEST
+
 static Suite *store_suite(void)
 {
 	Suite *s = suite_create("store");
@@ -701,6 +914,13 @@ static Suite *store_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_chunk_stats);
+	tcase_add_test(tc, test_scan_stats_blocks);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("tag facts");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_last_value);
+	tcase_add_test(tc, test_tag_meta_search_extent);
 	suite_add_tcase(s, tc);
 	return s;
 }
