@@ -41,6 +41,11 @@ struct hs_config {
 	/* [ingest] */
 	uint64_t ingest_max_pending_bytes;
 	uint64_t ingest_write_timeout_ms;
+	/* [query] */
+	unsigned query_max_points;
+	unsigned query_max_tags;
+	uint64_t query_timeout_ms;
+	uint64_t query_max_response_bytes;
 	/* [retention] */
 	char *retention_keep;          /* "GLOB DURATION, ..." (see config_retention_parse) */
 

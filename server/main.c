@@ -16,6 +16,7 @@
 #include "lib/clock.h"
 #include "lib/hs_error.h"
 #include "lib/log.h"
+#include "query/tz.h"
 #include "lib/sdnotify.h"
 #include "server/config.h"
 #include "storage/datadir.h"
@@ -454,6 +455,8 @@ static int run(const struct hs_config *cfg, bool salvage, const sigset_t *sigs)
 	if (open_store(cfg, app.data_dir, salvage, &st) != 0)
 		goto out;
 	app.store = st;
+	app.limits = (struct http_query_limits){cfg->query_max_points, cfg->query_max_tags,
+						cfg->query_timeout_ms, cfg->query_max_response_bytes};
 	struct ingest_options iopts = {(size_t)cfg->ingest_max_pending_bytes,
 				       cfg->ingest_write_timeout_ms};
 	if (ingest_new(st, &iopts, &ing) != 0) {
@@ -500,6 +503,7 @@ out:
 	store_close(st); /* after HTTP and UDP: nothing may still use it */
 	ingest_free(ing);
 	datadir_close(dir);
+	tz_cache_free(); /* the HTTP threads that used zones are gone */
 	return status;
 }
 

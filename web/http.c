@@ -71,6 +71,8 @@ static void allow_header(unsigned methods, char *buf, size_t len)
 						 names[i]);
 }
 
+#define HTTP_CONNECTION_MEMORY (4 * 1024 * 1024) /* bytes of the per-connection pool */
+
 static int find_route(const char *url)
 {
 	for (unsigned i = 0; i < http_route_count; i++) {
@@ -131,6 +133,50 @@ enum MHD_Result http_reply_json_new(struct http_request *req, unsigned status, j
 		return MHD_NO;
 	}
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+	return queue(req, status, resp);
+}
+
+enum MHD_Result http_reply_strbuf(struct http_request *req, unsigned status,
+				  const char *content_type, struct strbuf *body)
+{
+	struct MHD_Response *resp;
+	size_t len;
+	char *data;
+
+	if (strbuf_failed(body)) {
+		strbuf_free(body);
+		return MHD_NO;
+	}
+	data = strbuf_take(body, &len);
+	resp = MHD_create_response_from_buffer(len, data ? data : (char *)"",
+					       data ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+	if (!resp) {
+		free(data);
+		return MHD_NO;
+	}
+	if (content_type)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+	return queue(req, status, resp);
+}
+
+enum MHD_Result http_reply_stream(struct http_request *req, unsigned status,
+				  const char *content_type, const char *content_encoding,
+				  const char *disposition, size_t block_size,
+				  MHD_ContentReaderCallback read, void *cls,
+				  MHD_ContentReaderFreeCallback free_cls)
+{
+	struct MHD_Response *resp =
+		MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, block_size, read, cls, free_cls);
+
+	if (!resp) {
+		free_cls(cls);
+		return MHD_NO;
+	}
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+	if (content_encoding)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_ENCODING, content_encoding);
+	if (disposition)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_DISPOSITION, disposition);
 	return queue(req, status, resp);
 }
 
@@ -339,6 +385,13 @@ int http_server_start(const struct http_options *opts, const struct http_app *ap
 		MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)opts->threads,
 		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)(opts->connection_timeout_ms / 1000),
 		MHD_OPTION_CONNECTION_LIMIT, (unsigned int)opts->max_connections,
+		/* The request line, headers and every query parameter live in
+		 * this per-connection pool. libmicrohttpd's 32 KiB default holds
+		 * only about 400 parameters, and this version (0.9.75) never
+		 * answers a request that overflows it (it logs a 431 but cannot
+		 * send it). 4 MiB holds max_tags' 10,000 tag=NAME parameters; the
+		 * pool is address space until a request touches it. */
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONNECTION_MEMORY,
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, server,
 		MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
 		MHD_OPTION_END);

@@ -24,6 +24,14 @@ struct http_options {
 	size_t max_body_bytes;   /* request bodies above this get 413 */
 };
 
+/* The query API's limits ([query] in the configuration). */
+struct http_query_limits {
+	uint64_t max_points;          /* values in one answer */
+	uint64_t max_tags;            /* tags in one request */
+	uint64_t timeout_ms;          /* computing time of one request */
+	uint64_t max_response_bytes;  /* a JSON answer built in memory */
+};
+
 /* What every handler may read; must outlive the server. */
 struct http_app {
 	const char *version;
@@ -34,6 +42,7 @@ struct http_app {
 	 * Prometheus text; called on a worker thread. May be NULL. */
 	void (*render_metrics)(void *arg, struct strbuf *out);
 	void *render_metrics_arg;
+	struct http_query_limits limits;
 	int64_t start_unix_ns;     /* wall clock at start, for /metrics */
 	uint64_t start_mono_ns;    /* CLOCK_MONOTONIC at start, for uptime */
 };

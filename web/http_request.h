@@ -87,6 +87,22 @@ enum MHD_Result http_reply(struct http_request *req, unsigned status, const char
  * the helper takes it over). */
 enum MHD_Result http_reply_json_new(struct http_request *req, unsigned status, json_t *doc);
 
+/* Queue the bytes of body (JSON already rendered) and take the buffer
+ * over; body is reset. MHD_NO when body failed (out of memory). */
+enum MHD_Result http_reply_strbuf(struct http_request *req, unsigned status,
+				  const char *content_type, struct strbuf *body);
+
+/* Queue a body produced as the client reads it (chunked transfer): MHD
+ * calls read(cls, pos, buf, max) on its thread until it returns
+ * MHD_CONTENT_READER_END_OF_STREAM (or _WITH_ERROR to cut the connection),
+ * then free_cls(cls) once, also when queuing fails. content_encoding and
+ * disposition may be NULL. */
+enum MHD_Result http_reply_stream(struct http_request *req, unsigned status,
+				  const char *content_type, const char *content_encoding,
+				  const char *disposition, size_t block_size,
+				  MHD_ContentReaderCallback read, void *cls,
+				  MHD_ContentReaderFreeCallback free_cls);
+
 /* Queue {"error": {"code": code, "message": ...}} with status. */
 enum MHD_Result http_reply_error(struct http_request *req, unsigned status, const char *code,
 				 const char *fmt, ...) __attribute__((format(printf, 4, 5)));

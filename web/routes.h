@@ -14,8 +14,19 @@ enum MHD_Result route_write_influx(struct http_request *req);
 enum MHD_Result route_write_v1(struct http_request *req);
 enum MHD_Result route_ping(struct http_request *req);
 
-/* web/routes_raw.c: reading samples back */
+/* web/routes_query.c: the query API */
+enum MHD_Result route_current(struct http_request *req);
 enum MHD_Result route_raw(struct http_request *req);
+enum MHD_Result route_aggregate(struct http_request *req);
+enum MHD_Result route_trend(struct http_request *req);
+enum MHD_Result route_interpolated(struct http_request *req);
+
+/* web/routes_tags.c: tag search, detail and metadata */
+enum MHD_Result route_tags(struct http_request *req);
+enum MHD_Result route_tag(struct http_request *req);
+
+/* web/routes_export.c: streamed CSV and JSON lines */
+enum MHD_Result route_export(struct http_request *req);
 
 /* web/routes_admin.c: maintenance endpoints */
 enum MHD_Result route_admin_compact(struct http_request *req);

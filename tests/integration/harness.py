@@ -22,6 +22,7 @@ import subprocess
 import tempfile
 import time
 import unittest
+import urllib.parse
 
 HISTORIAND = os.environ.get("HISTORIAND") or os.path.abspath("historiand")
 SRCDIR = os.environ.get("HS_SRCDIR") or os.path.abspath(".")
@@ -210,6 +211,28 @@ class Daemon:
         if status != expect:
             raise AssertionError("GET %s: %d, expected %d: %r" % (path, status, expect, body))
         return json.loads(body)
+
+    def raw(self, tag, **params):
+        """One tag's samples through GET /api/v1/raw, over all time unless start/end are given.
+        Asks for epoch-ns times and adds each sample's RFC 3339 text as "t" with the number as
+        "t_ns"; "truncated" tells that a next page exists."""
+        q = {"tag": tag, "start": "0s", "end": "now+1000d", "limit": 1000000, "time_format": "ns"}
+        q.update(params)
+        series = self.json("/api/v1/raw?" + urllib.parse.urlencode(q))["series"][0]
+        for s in series["samples"]:
+            s["t_ns"] = s["t"]
+            s["t"] = rfc3339(s["t"])
+        series["truncated"] = series["next"] is not None
+        return series
+
+
+def rfc3339(ns):
+    """historian's RFC 3339 text of an epoch-ns time (UTC, trailing zeros of the fraction dropped)."""
+    secs, frac = divmod(ns, 1_000_000_000)
+    text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs))
+    if frac:
+        text += "." + ("%09d" % frac).rstrip("0")
+    return text + "Z"
 
 
 class DaemonTest(unittest.TestCase):

@@ -1,4 +1,4 @@
-# test_bench_smoke.py: the storage benchmarks at a tiny size, so they keep building and running (figures are not
+# test_bench_smoke.py: the storage and query benchmarks at a tiny size, so they keep building and running (figures are not
 # judged here; docs/PERFORMANCE.md records real runs). Each must print its RESULT lines and check its own answers.
 import os
 import re
@@ -42,6 +42,25 @@ class BenchSmoke(unittest.TestCase):
     def test_store_tags(self):
         r = self.results(bench("tags", "2000"))
         self.assertIn("open_with_tags", r)
+
+    def test_query_on_two_days(self):
+        """bench_query at 2 days instead of a year: every query runs, and the aggregate totals
+        must agree with the signal it wrote (the program exits 1 otherwise)."""
+        tmp = tempfile.mkdtemp(prefix="hs-bench-")
+        try:
+            exe = os.path.join(BUILDDIR, "bench", "bench_query")
+            data = os.path.join(tmp, "data")
+            self.results(subprocess.run([exe, "build", data, "2"], capture_output=True, text=True,
+                                        timeout=300))
+            proc = subprocess.run([exe, "run", data, "2"], capture_output=True, text=True, timeout=300)
+            r = self.results(proc)
+            for name in ("trend_1000_year", "twa_1h_year", "daily_mean_min_max_year_berlin", "raw_1h",
+                         "current_1000_tags", "export_csv_year"):
+                self.assertIn(name, r)
+            self.assertIn("checked: 172800 samples", proc.stdout)
+            self.assertIn("samples decoded 0", proc.stdout)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,6 @@ import shutil
 import subprocess
 import tempfile
 import unittest
-import urllib.parse
 
 from harness import DaemonTest, main
 
@@ -25,7 +24,7 @@ class Curl(DaemonTest):
         return int(code), body
 
     def raw_values(self, d, tag):
-        return [s["v"] for s in d.json("/api/v1/raw?" + urllib.parse.urlencode({"tag": tag}))["samples"]]
+        return [s["v"] for s in d.raw(tag)["samples"]]
 
     def test_writes(self):
         d = self.daemon(config="[http]\nmax_body_size = 4KiB\n")

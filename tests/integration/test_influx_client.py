@@ -5,7 +5,6 @@ import shutil
 import subprocess
 import tempfile
 import unittest
-import urllib.parse
 
 from harness import DaemonTest, main
 
@@ -33,16 +32,14 @@ class InfluxClient(DaemonTest):
         self.assertIn("Failed 0 inserts", proc.stderr + proc.stdout)
         for u in (1, 2):
             tag = "plant.temp,area=boiler,unit=%d" % u
-            doc = d.json("/api/v1/raw?" + urllib.parse.urlencode({"tag": tag, "limit": 100000}))
+            doc = d.raw(tag)
             self.assertEqual([s["v"] for s in doc["samples"]], [80 + i + 0.25 for i in range(500)])
             self.assertEqual([s["t_ns"] for s in doc["samples"]],
                              [(1735689600 + i) * 1_000_000_000 for i in range(500)])
-            doc = d.json("/api/v1/raw?" + urllib.parse.urlencode(
-                {"tag": "plant.count,area=boiler,unit=%d" % u, "limit": 100000}))
+            doc = d.raw("plant.count,area=boiler,unit=%d" % u)
             self.assertEqual(doc["type"], "integer")
             self.assertEqual([s["v"] for s in doc["samples"]], list(range(500)))
-            doc = d.json("/api/v1/raw?" + urllib.parse.urlencode(
-                {"tag": "plant.running,area=boiler,unit=%d" % u, "limit": 100000}))
+            doc = d.raw("plant.running,area=boiler,unit=%d" % u)
             self.assertEqual([s["v"] for s in doc["samples"]], [bool(i % 2) for i in range(500)])
 
 

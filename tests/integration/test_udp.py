@@ -26,10 +26,9 @@ class Udp(DaemonTest):
     def wait_samples(self, d, tag, n, timeout=5):
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            status, _, body = d.get("/api/v1/raw?" + urllib.parse.urlencode({"tag": tag}))
+            status, _, _ = d.get("/api/v1/raw?" + urllib.parse.urlencode({"tag": tag}))
             if status == 200:
-                import json
-                samples = json.loads(body)["samples"]
+                samples = d.raw(tag)["samples"]
                 if len(samples) >= n:
                     return samples
             time.sleep(0.05)

@@ -8,7 +8,6 @@ import signal
 import subprocess
 import threading
 import time
-import urllib.parse
 
 from harness import DaemonTest, main
 
@@ -16,8 +15,7 @@ SEC = 1_000_000_000
 
 
 def raw(d, tag, **params):
-    q = urllib.parse.urlencode(dict(tag=tag, **params))
-    return d.json("/api/v1/raw?" + q)
+    return d.raw(tag, **params)
 
 
 class Writes(DaemonTest):
@@ -170,7 +168,7 @@ class Writes(DaemonTest):
         d = self.daemon()
         body = "".join("r v=%d %d\n" % (i, 1735689600 + i) for i in range(100))
         self.assertEqual(self.post(d, "/write?precision=s", body)[0], 204)
-        doc = raw(d, "r.v", start="2025-01-01T00:00:10Z", end=str((1735689600 + 20) * SEC), limit=5)
+        doc = raw(d, "r.v", start="2025-01-01T00:00:10Z", end="%dns" % ((1735689600 + 20) * SEC), limit=5)
         self.assertEqual([s["v"] for s in doc["samples"]], [10, 11, 12, 13, 14])
         self.assertTrue(doc["truncated"])
         doc = raw(d, "r.v", start="1735689690s")

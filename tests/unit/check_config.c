@@ -154,6 +154,10 @@ static const struct {
 	{"storage", "head_memory", "256MiB"},
 	{"ingest", "max_pending", "256MiB"},
 	{"ingest", "write_timeout", "10s"},
+	{"query", "max_points", "1000000"},
+	{"query", "max_tags", "10000"},
+	{"query", "timeout", "30s"},
+	{"query", "max_response_size", "256MiB"},
 	{"retention", "keep", ""},
 };
 #define EXPECTED_KEYS (sizeof expected_keys / sizeof expected_keys[0])
@@ -336,9 +340,14 @@ static const char full_conf[] =
 	"max_pending = 64MiB\n"                            /* 32 */
 	"write_timeout = 2s\n"                             /* 33 */
 	"[udp]\n"                                          /* 34 */
-	"rcvbuf = 16MiB\n";                                /* 35 */
-static const unsigned full_conf_lines[] = {3, 4, 5, 6, 7, 10, 11, 12, 13, 30, 16, 19, 35,
-					   21, 22, 23, 24, 25, 26, 32, 33, 28};
+	"rcvbuf = 16MiB\n"                                 /* 35 */
+	"[query]\n"                                        /* 36 */
+	"max_points = 50000\n"                             /* 37 */
+	"max_tags = 500\n"                                 /* 38 */
+	"timeout = 5s\n"                                   /* 39 */
+	"max_response_size = 16MiB\n";                     /* 40 */
+static const unsigned full_conf_lines[] = {3,  4,  5,  6,  7,  10, 11, 12, 13, 30, 16, 19, 35, 21,
+					   22, 23, 24, 25, 26, 32, 33, 37, 38, 39, 40, 28};
 
 static void dir_create(void)
 {
@@ -396,6 +405,10 @@ START_TEST(test_full_file)
 	ck_assert_uint_eq(cfg.seal_interval_ms, 600000);
 	ck_assert_uint_eq(cfg.partition_ms, 86400000);
 	ck_assert_uint_eq(cfg.head_memory_bytes, 1u << 30);
+	ck_assert_uint_eq(cfg.query_max_points, 50000);
+	ck_assert_uint_eq(cfg.query_max_tags, 500);
+	ck_assert_uint_eq(cfg.query_timeout_ms, 5000);
+	ck_assert_uint_eq(cfg.query_max_response_bytes, 16u << 20);
 	for (size_t i = 0; i < EXPECTED_KEYS; i++) {
 		ck_assert_ptr_nonnull(cfg.origins[i].source);
 		ck_assert_str_eq(cfg.origins[i].source, path);
@@ -479,7 +492,7 @@ END_TEST
 START_TEST(test_err_unknown_section)
 {
 	parse_err("[general]\nlog_level = info\n[bogus]\n", "t.conf:3: [bogus]: unknown section",
-		  "general, http, mqtt, udp, storage, ingest, retention");
+		  "general, http, mqtt, udp, storage, ingest, query, retention");
 	parse_err("[]\n", "t.conf:1: []: unknown section", "known");
 }
 END_TEST
