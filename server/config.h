@@ -28,6 +28,13 @@ struct hs_config {
 	uint64_t http_max_body_bytes;
 	/* [mqtt] */
 	struct net_addr mqtt_listen;
+	unsigned mqtt_max_connections;
+	uint64_t mqtt_max_packet_bytes;
+	unsigned mqtt_receive_max;
+	unsigned mqtt_topic_alias_max;
+	char *mqtt_username;
+	char *mqtt_password;
+	char *mqtt_map;
 	/* [udp] */
 	struct net_addr udp_listen;
 	uint64_t udp_rcvbuf_bytes;

@@ -521,37 +521,112 @@ static int64_t truncate_to(int64_t ns, enum lp_precision prec)
 	return ns - ns % unit[prec];
 }
 
+/* Parse text into b; every sample is numbered as its line, or as line
+ * when that is not 0 (one MQTT message counts as one "line"). */
+static int add_lp_text(struct ingest_batch *b, const char *text, size_t len,
+		       enum lp_precision precision, int64_t now_ns, uint32_t line_no,
+		       struct ingest_report *rep)
+{
+	struct lp_parser p;
+	struct lp_line *line = malloc(sizeof *line); /* large: not on a worker's stack */
+	struct lp_error err;
+	int rc = 0, got;
+
+	if (!line)
+		return -ENOMEM;
+	/* InfluxDB 1.x truncates the arrival time to the write's precision. */
+	now_ns = truncate_to(now_ns, precision);
+	lp_parser_init(&p, text, len, precision);
+	while (rc == 0 && (got = lp_next(&p, line, &err)) != 0) {
+		rep->lines++;
+		if (got < 0) {
+			ingest__error(rep, line_no ? line_no : err.line, err.column, "%s", err.message);
+			continue;
+		}
+		if (line_no)
+			line->line_no = line_no;
+		rc = add_line(b, line, now_ns, rep);
+	}
+	free(line);
+	return rc;
+}
+
 int ingest_parse_lp(struct ingest *ing, const char *body, size_t len, enum lp_precision precision,
 		    int64_t now_ns, struct ingest_batch **out, struct ingest_report *rep)
 {
 	struct ingest_batch *b;
-	struct lp_parser p;
-	struct lp_line *line = malloc(sizeof *line); /* large: not on a worker's stack */
-	struct lp_error err;
-	int rc, got;
+	int rc;
 
 	*out = NULL;
 	memset(rep, 0, sizeof *rep);
-	if (!line || (rc = ingest__batch_new(ing, &b)) != 0) {
-		free(line);
-		return -ENOMEM;
+	if ((rc = ingest__batch_new(ing, &b)) != 0)
+		return rc;
+	if ((rc = add_lp_text(b, body, len, precision, now_ns, 0, rep)) != 0) {
+		ingest_batch_free(b);
+		return rc;
 	}
-	/* InfluxDB 1.x truncates the arrival time to the write's precision. */
-	now_ns = truncate_to(now_ns, precision);
-	lp_parser_init(&p, body, len, precision);
-	while ((got = lp_next(&p, line, &err)) != 0) {
-		rep->lines++;
-		if (got < 0) {
-			ingest__error(rep, err.line, err.column, "%s", err.message);
-			continue;
-		}
-		if ((rc = add_line(b, line, now_ns, rep)) != 0) {
-			free(line);
-			ingest_batch_free(b);
-			return rc;
-		}
+	return ingest__finish(b, out, rep);
+}
+
+/* --- batches built piece by piece (MQTT) ------------------------------------ */
+
+int ingest_batch_new(struct ingest *ing, struct ingest_batch **out, struct ingest_report *rep)
+{
+	memset(rep, 0, sizeof *rep);
+	return ingest__batch_new(ing, out);
+}
+
+int ingest_batch_add_lp(struct ingest_batch *b, const char *text, size_t len,
+			enum lp_precision precision, int64_t now_ns, uint32_t line,
+			struct ingest_report *rep)
+{
+	return add_lp_text(b, text, len, precision, now_ns, line, rep);
+}
+
+int ingest_batch_add(struct ingest_batch *b, const char *measurement, size_t measurement_len,
+		     const char *field, size_t field_len, const struct tagname_label *labels,
+		     size_t nlabels, const struct ingest_value *v, int64_t ts_ns, quality_t quality,
+		     uint32_t line, struct ingest_report *rep)
+{
+	struct tagname_label sorted[LP_MAX_LABELS];
+	char name[NAME_MAX_BYTES + 1];
+	struct pending_sample p = {.line = line, .quality = quality, .ts_ns = ts_ns, .type = v->type};
+	size_t nlen;
+	int rc;
+
+	if (nlabels > LP_MAX_LABELS) {
+		ingest__error(rep, line, 0, "more than %d labels", LP_MAX_LABELS);
+		return 0;
 	}
-	free(line);
+	if (field_len == 0) { /* the rule leaves a field called "value" out */
+		field = "value";
+		field_len = 5;
+	}
+	if (nlabels)
+		memcpy(sorted, labels, nlabels * sizeof *labels);
+	tagname_sort_labels(sorted, nlabels);
+	nlen = tagname_render(name, sizeof name, measurement, measurement_len, field, field_len,
+			      sorted, nlabels);
+	if (nlen > NAME_MAX_BYTES || nlen == 0) {
+		ingest__error(rep, line, 0, nlen ? "tag name longer than 1024 bytes" : "empty tag name");
+		return 0;
+	}
+	switch (v->type) {
+	case VALUE_FLOAT64: p.v.f64 = v->f64; break;
+	case VALUE_INT64:
+	case VALUE_BOOL: p.v.i64 = v->i64; break;
+	case VALUE_STRING:
+		p.v.s.off = ingest__keep(b, v->str, v->str_len);
+		p.v.s.len = (uint32_t)v->str_len;
+		break;
+	}
+	rc = ingest__name(b, name, nlen, v->type, sorted, nlabels, &p.name);
+	return rc == 0 ? ingest__add(b, &p) : rc;
+}
+
+int ingest_batch_finish(struct ingest_batch *b, struct ingest_batch **out,
+			struct ingest_report *rep)
+{
 	return ingest__finish(b, out, rep);
 }
 

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "server/lineproto.h"
+#include "server/tagname.h"
 #include "storage/store.h"
 
 #define INGEST_ERRORS_MAX 100
@@ -58,6 +59,44 @@ int ingest_parse_lp(struct ingest *ing, const char *body, size_t len, enum lp_pr
 int ingest_parse_json(struct ingest *ing, const char *body, size_t len,
 		      enum lp_precision precision, int64_t now_ns, struct ingest_batch **out,
 		      struct ingest_report *rep) __attribute__((warn_unused_result));
+
+/* --- one batch from many small payloads (MQTT: the messages of one read) ---
+ *
+ * Each payload is numbered as one "line" (its message), so that a refusal
+ * (a type conflict, a bad name) drops that message's samples and names it
+ * in the report, like a bad line of a write. The report is the batch's;
+ * ingest_batch_finish() resolves the tags as ingest_parse_lp() does. */
+
+struct ingest_value {
+	enum value_type type;
+	double f64;          /* VALUE_FLOAT64 */
+	int64_t i64;         /* VALUE_INT64, VALUE_BOOL (0 or 1) */
+	const char *str;     /* VALUE_STRING: copied into the batch */
+	size_t str_len;
+};
+
+/* A new empty batch; rep is reset. 0 or -ENOMEM. */
+int ingest_batch_new(struct ingest *ing, struct ingest_batch **out, struct ingest_report *rep)
+	__attribute__((warn_unused_result));
+
+/* Line protocol as message number line (every line of text counts as it). */
+int ingest_batch_add_lp(struct ingest_batch *b, const char *text, size_t len,
+			enum lp_precision precision, int64_t now_ns, uint32_t line,
+			struct ingest_report *rep) __attribute__((warn_unused_result));
+
+/* One sample of the tag the canonical rule names from measurement, field
+ * (field_len 0, or "value", leaves it out) and labels (any order). A name
+ * over 1,024 bytes is refused into rep. 0 or -ENOMEM. */
+int ingest_batch_add(struct ingest_batch *b, const char *measurement, size_t measurement_len,
+		     const char *field, size_t field_len, const struct tagname_label *labels,
+		     size_t nlabels, const struct ingest_value *v, int64_t ts_ns, quality_t quality,
+		     uint32_t line, struct ingest_report *rep) __attribute__((warn_unused_result));
+
+/* Resolve the tags and refuse the messages that cannot be written, as
+ * ingest_parse_lp() does; *out is NULL when nothing is left, and b is
+ * consumed either way. 0 or a negative error. */
+int ingest_batch_finish(struct ingest_batch *b, struct ingest_batch **out,
+			struct ingest_report *rep) __attribute__((warn_unused_result));
 
 /* Hand a batch to the store (the batch is consumed either way). Waits up
  * to wait_timeout_ms while more than max_pending_bytes are waiting to be

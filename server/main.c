@@ -8,6 +8,7 @@
 #include <getopt.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,8 @@
 #include "storage/datadir.h"
 #include "server/evloop.h"
 #include "server/ingest.h"
+#include "server/mqtt.h"
+#include "server/mqtt_map.h"
 #include "server/udp.h"
 #include "storage/store.h"
 #include "web/http.h"
@@ -337,17 +340,12 @@ static int run_compact(const struct hs_config *cfg, bool salvage)
 	return rc == 0 ? EXIT_SUCCESS : EXIT_FATAL;
 }
 
-static void note_unbuilt_listener(const char *name, const struct net_addr *addr)
-{
-	if (!addr->off)
-		log_warn(name, "%s ingest is not part of this version yet; %s is not opened", name,
-			 addr->text);
-}
-
 struct listeners {
 	struct ingest *ing;
 	struct evloop *loop;
 	struct udp_listener *udp;
+	struct mqtt_server *mqtt;
+	struct mqtt_map *map;
 };
 
 /* /metrics for what lives in server/: the ingest pipeline and UDP. */
@@ -379,53 +377,105 @@ static void render_server_metrics(void *arg, struct strbuf *out)
 	for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
 		strbuf_printf(out, "# HELP %s %s\n# TYPE %s %s\n%s %llu\n", rows[i].name, rows[i].help,
 			      rows[i].name, rows[i].type, rows[i].name, (unsigned long long)rows[i].v);
+	if (l->mqtt)
+		mqtt_server_metrics(l->mqtt, out);
 }
 
-static int start_udp(const struct hs_config *cfg, struct listeners *l)
+/* Every MQTT connection is a file descriptor: take the hard limit on open
+ * files as ours, and say so when max_connections cannot fit in it. */
+static void raise_file_limit(const struct hs_config *cfg)
 {
-	char err[512];
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) != 0 && getrlimit(RLIMIT_NOFILE, &rl) != 0)
+			return;
+	}
+	if (!cfg->mqtt_listen.off && rl.rlim_cur != RLIM_INFINITY &&
+	    rl.rlim_cur < (rlim_t)cfg->mqtt_max_connections)
+		log_warn("mqtt", "open-file limit %llu is below max_connections %u: "
+				 "connections past it are refused (raise LimitNOFILE)",
+			 (unsigned long long)rl.rlim_cur, cfg->mqtt_max_connections);
+}
+
+/* The event loop and what runs on it: the UDP listener and the MQTT
+ * endpoint (either may be off; no loop when both are). */
+static int start_listeners(const struct hs_config *cfg, struct listeners *l)
+{
+	char err[MQTT_ERROR_MAX > 512 ? MQTT_ERROR_MAX : 512];
 	struct udp_options uo = {cfg->udp_listen, (size_t)cfg->udp_rcvbuf_bytes};
 	int rc;
 
-	if (cfg->udp_listen.off)
+	if (cfg->udp_listen.off && cfg->mqtt_listen.off)
 		return 0;
-	rc = evloop_new(&l->loop);
-	if (rc == 0)
-		rc = udp_listener_new(&uo, l->ing, l->loop, &l->udp, err);
-	else
-		snprintf(err, sizeof err, "cannot start the event loop: %s", hs_strerror(rc));
-	if (rc == 0 && (rc = evloop_start(l->loop)) != 0)
-		snprintf(err, sizeof err, "cannot start the event loop: %s", hs_strerror(rc));
-	if (rc != 0) {
+	raise_file_limit(cfg);
+	if ((rc = evloop_new(&l->loop)) != 0) {
+		log_error("main", "cannot start the event loop: %s", hs_strerror(rc));
+		return rc;
+	}
+	if (!cfg->udp_listen.off && (rc = udp_listener_new(&uo, l->ing, l->loop, &l->udp, err)) != 0) {
 		log_error("main", "%s", err);
 		return rc;
 	}
-	struct udp_stats us;
-	udp_listener_stats(l->udp, &us);
-	log_info("udp", "listening on %s (receive buffer %llu bytes)", udp_listener_address(l->udp),
-		 (unsigned long long)us.rcvbuf_bytes);
+	if (!cfg->mqtt_listen.off) {
+		struct mqtt_options mo = {cfg->mqtt_listen, cfg->mqtt_max_connections,
+					  (size_t)cfg->mqtt_max_packet_bytes, cfg->mqtt_receive_max,
+					  cfg->mqtt_topic_alias_max, cfg->mqtt_username,
+					  cfg->mqtt_password, NULL};
+		if ((rc = mqtt_map_parse(cfg->mqtt_map, &l->map, err, sizeof err)) != 0) {
+			log_error("main", "[mqtt] map: %s", err);
+			return rc;
+		}
+		mo.map = l->map;
+		if ((rc = mqtt_server_new(&mo, l->ing, l->loop, &l->mqtt, err)) != 0) {
+			log_error("main", "%s", err);
+			return rc;
+		}
+	}
+	if ((rc = evloop_start(l->loop)) != 0) {
+		log_error("main", "cannot start the event loop: %s", hs_strerror(rc));
+		return rc;
+	}
+	if (l->udp) {
+		struct udp_stats us;
+		udp_listener_stats(l->udp, &us);
+		log_info("udp", "listening on %s (receive buffer %llu bytes)",
+			 udp_listener_address(l->udp), (unsigned long long)us.rcvbuf_bytes);
+	}
+	if (l->mqtt)
+		log_info("mqtt", "listening on %s (MQTT 3.1.1 and 5.0)", mqtt_server_address(l->mqtt));
 	return 0;
 }
 
-static void stop_udp(struct listeners *l)
+/* Stop the loop, then the MQTT endpoint (it waits for the store's last
+ * answers) and UDP. Before store_close(). */
+static void stop_listeners(struct listeners *l)
 {
 	evloop_stop(l->loop);
+	mqtt_server_free(l->mqtt);
 	udp_listener_free(l->udp);
 	evloop_free(l->loop);
+	mqtt_map_free(l->map);
+	l->mqtt = NULL;
 	l->udp = NULL;
 	l->loop = NULL;
+	l->map = NULL;
 }
 
 /* Tell systemd (Type=notify) we serve; STATUS lists each open listener as
  * "NAME ADDRESS", which also lets tests learn ports the kernel picked. */
-static void notify_ready(const struct http_server *http, const struct udp_listener *udp)
+static void notify_ready(const struct http_server *http, const struct listeners *l)
 {
-	char state[256];
+	char state[384];
 	int rc;
 
-	snprintf(state, sizeof state, "READY=1\nMAINPID=%ld\nSTATUS=ready; http %s; udp %s",
+	snprintf(state, sizeof state, "READY=1\nMAINPID=%ld\nSTATUS=ready; http %s; udp %s; mqtt %s",
 		 (long)getpid(), http ? http_server_address(http) : "off",
-		 udp ? udp_listener_address(udp) : "off");
+		 l->udp ? udp_listener_address(l->udp) : "off",
+		 l->mqtt ? mqtt_server_address(l->mqtt) : "off");
 	rc = sd_notify_send(state);
 	if (rc < 0)
 		log_warn("main", "cannot notify systemd of readiness: %s", hs_strerror(rc));
@@ -467,7 +517,7 @@ static int run(const struct hs_config *cfg, bool salvage, const sigset_t *sigs)
 	lst.ing = ing;
 	app.render_metrics = render_server_metrics;
 	app.render_metrics_arg = &lst;
-	if (start_udp(cfg, &lst) != 0)
+	if (start_listeners(cfg, &lst) != 0)
 		goto out;
 	if (!cfg->http_listen.off) {
 		struct http_options hopts = {cfg->http_listen, cfg->http_threads,
@@ -481,15 +531,14 @@ static int run(const struct hs_config *cfg, bool salvage, const sigset_t *sigs)
 		log_info("http", "listening on %s (%u threads)", http_server_address(http),
 			 cfg->http_threads);
 	}
-	note_unbuilt_listener("mqtt", &cfg->mqtt_listen);
 	log_info("main", "ready");
-	notify_ready(http, lst.udp);
+	notify_ready(http, &lst);
 
 	sig = wait_for_stop(sigs);
 	sd_notify_send("STOPPING=1\nSTATUS=shutting down");
 	log_info("main", "%s received; shutting down (timeout %llu ms)",
 		 sig == SIGINT ? "SIGINT" : "SIGTERM", (unsigned long long)cfg->shutdown_timeout_ms);
-	stop_udp(&lst); /* no new samples; those handed over finish below */
+	stop_listeners(&lst); /* no new samples; those handed over finish below */
 	status = stop_services(http, cfg->shutdown_timeout_ms);
 	http = NULL;
 	store_close(st); /* completes queued appends durably; the head stays in the WAL */
@@ -499,7 +548,7 @@ static int run(const struct hs_config *cfg, bool salvage, const sigset_t *sigs)
 	log_info("main", "stopped%s", status == EXIT_SUCCESS ? " cleanly" : " with requests cut off");
 out:
 	http_server_stop(http);
-	stop_udp(&lst);
+	stop_listeners(&lst);
 	store_close(st); /* after HTTP and UDP: nothing may still use it */
 	ingest_free(ing);
 	datadir_close(dir);

@@ -7,7 +7,7 @@ import subprocess
 import tempfile
 import unittest
 
-from harness import BUILDDIR, main
+from harness import BUILDDIR, DaemonTest, main
 
 
 def bench(mode, *args):
@@ -20,7 +20,7 @@ def bench(mode, *args):
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-class BenchSmoke(unittest.TestCase):
+class BenchSmoke(DaemonTest):
     def results(self, proc):
         self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
         return dict(re.findall(r"^RESULT (\S+) (\S+)", proc.stdout, re.M))
@@ -42,6 +42,23 @@ class BenchSmoke(unittest.TestCase):
     def test_store_tags(self):
         r = self.results(bench("tags", "2000"))
         self.assertIn("open_with_tags", r)
+
+    def test_mqtt_load(self):
+        """bench/mqtt-load against a real daemon at a tiny size: every QoS 1 message is acknowledged
+        and stored."""
+        d = self.daemon()
+        host, port = d.addr["mqtt"].rsplit(":", 1)
+        for qos in ("0", "1"):
+            proc = subprocess.run([os.path.join(BUILDDIR, "bench", "mqtt-load"), "--host", host, "--port",
+                                   port, "--connections", "3", "--messages", "500", "--qos", qos,
+                                   "--topic", "smoke" + qos], capture_output=True, text=True,
+                                  timeout=120)
+            r = self.results(proc)
+            self.assertGreater(float(r["mqtt_messages_per_s"]), 0)
+            self.assertIn("1500 in", proc.stdout)
+        for qos in ("0", "1"):
+            for n in range(3):
+                self.assertEqual(len(d.raw("smoke%s/%d" % (qos, n))["samples"]), 500)
 
     def test_query_on_two_days(self):
         """bench_query at 2 days instead of a year: every query runs, and the aggregate totals

@@ -144,6 +144,13 @@ static const struct {
 	{"http", "max_connections", "1024"},
 	{"http", "max_body_size", "64MiB"},
 	{"mqtt", "listen", "127.0.0.1:1883"},
+	{"mqtt", "max_connections", "20000"},
+	{"mqtt", "max_packet_size", "1MiB"},
+	{"mqtt", "receive_maximum", "256"},
+	{"mqtt", "topic_alias_maximum", "64"},
+	{"mqtt", "username", ""},
+	{"mqtt", "password", ""},
+	{"mqtt", "map", ""},
 	{"udp", "listen", "127.0.0.1:8089"},
 	{"udp", "rcvbuf", "8MiB"},
 	{"storage", "wal_sync", "commit"},
@@ -345,9 +352,18 @@ static const char full_conf[] =
 	"max_points = 50000\n"                             /* 37 */
 	"max_tags = 500\n"                                 /* 38 */
 	"timeout = 5s\n"                                   /* 39 */
-	"max_response_size = 16MiB\n";                     /* 40 */
-static const unsigned full_conf_lines[] = {3,  4,  5,  6,  7,  10, 11, 12, 13, 30, 16, 19, 35, 21,
-					   22, 23, 24, 25, 26, 32, 33, 37, 38, 39, 40, 28};
+	"max_response_size = 16MiB\n"                      /* 40 */
+	"[mqtt]\n"                                         /* 41 */
+	"max_connections = 500\n"                          /* 42 */
+	"max_packet_size = 64KiB\n"                        /* 43 */
+	"receive_maximum = 10\n"                           /* 44 */
+	"topic_alias_maximum = 0\n"                        /* 45 */
+	"username = gateway\n"                             /* 46 */
+	"password = s3cret\n"                              /* 47 */
+	"map = a/+x {x} json\n";                           /* 48 */
+static const unsigned full_conf_lines[] = {3,  4,  5,  6,  7,  10, 11, 12, 13, 30, 16, 42, 43,
+					   44, 45, 46, 47, 48, 19, 35, 21, 22, 23, 24, 25, 26,
+					   32, 33, 37, 38, 39, 40, 28};
 
 static void dir_create(void)
 {
@@ -409,6 +425,13 @@ START_TEST(test_full_file)
 	ck_assert_uint_eq(cfg.query_max_tags, 500);
 	ck_assert_uint_eq(cfg.query_timeout_ms, 5000);
 	ck_assert_uint_eq(cfg.query_max_response_bytes, 16u << 20);
+	ck_assert_uint_eq(cfg.mqtt_max_connections, 500);
+	ck_assert_uint_eq(cfg.mqtt_max_packet_bytes, 64u << 10);
+	ck_assert_uint_eq(cfg.mqtt_receive_max, 10);
+	ck_assert_uint_eq(cfg.mqtt_topic_alias_max, 0);
+	ck_assert_str_eq(cfg.mqtt_username, "gateway");
+	ck_assert_str_eq(cfg.mqtt_password, "s3cret");
+	ck_assert_str_eq(cfg.mqtt_map, "a/+x {x} json");
 	for (size_t i = 0; i < EXPECTED_KEYS; i++) {
 		ck_assert_ptr_nonnull(cfg.origins[i].source);
 		ck_assert_str_eq(cfg.origins[i].source, path);
