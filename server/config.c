@@ -37,6 +37,7 @@ struct config_key {
 };
 
 static const char *const wal_sync_choices[] = {"commit", "interval", "off", NULL};
+static const char *const bridge_protocol_choices[] = {"3.1.1", "5", NULL};
 
 #define OFF(field) offsetof(struct hs_config, field)
 
@@ -77,6 +78,23 @@ static const struct config_key keys[] = {
 	 "the password that goes with username", NULL},
 	{"mqtt", "map", KIND_STRING, OFF(mqtt_map), "", 0, 0,
 	 "topic rules \"FILTER TEMPLATE [FORMAT]; ...\" (see docs/MQTT.md); unmatched topics name their tag",
+	 NULL},
+	{"bridge", "broker", KIND_LISTEN, OFF(bridge_broker), "off", 0, 0,
+	 "the plant's MQTT broker to subscribe to, as ADDRESS:PORT, [IPV6]:PORT, or off", NULL},
+	{"bridge", "protocol", KIND_ENUM, OFF(bridge_protocol), "3.1.1", 0, 0,
+	 "MQTT version the bridge speaks: 3.1.1 or 5", bridge_protocol_choices},
+	{"bridge", "client_id", KIND_STRING, OFF(bridge_client_id), "historian", 0, 0,
+	 "the bridge's client id: the name of its persistent session at the broker", NULL},
+	{"bridge", "username", KIND_STRING, OFF(bridge_username), "", 0, 0,
+	 "user name the bridge gives the broker (empty: none)", NULL},
+	{"bridge", "password", KIND_STRING, OFF(bridge_password), "", 0, 0,
+	 "password the bridge gives the broker", NULL},
+	{"bridge", "subscribe", KIND_STRING, OFF(bridge_subscribe), "# 1", 0, 0,
+	 "topic filters and QoS to subscribe to: \"FILTER QOS; FILTER QOS\"", NULL},
+	{"bridge", "keepalive", KIND_DURATION, OFF(bridge_keepalive_ms), "60s", 1000, 3600000,
+	 "MQTT keep alive of the bridge's connection", NULL},
+	{"bridge", "session_expiry", KIND_DURATION, OFF(bridge_session_expiry_ms), "7d", 0,
+	 4294967295000ull, "MQTT 5: how long the broker keeps the bridge's session (and its messages) offline",
 	 NULL},
 	{"udp", "listen", KIND_LISTEN, OFF(udp_listen), "127.0.0.1:8089", 0, 0,
 	 "UDP line-protocol address as ADDRESS:PORT, [IPV6]:PORT, or off", NULL},
@@ -773,7 +791,8 @@ int config_validate(const struct hs_config *cfg, char *err)
 		return 0;
 	for (size_t i = 0; i < KEY_COUNT; i++) {
 		const struct net_addr *addr;
-		if (keys[i].kind != KIND_LISTEN)
+		/* The bridge's broker is where historian connects to, not a listener. */
+		if (keys[i].kind != KIND_LISTEN || strcmp(keys[i].section, "bridge") == 0)
 			continue;
 		addr = cfield(cfg, &keys[i]);
 		if (net_addr_is_loopback(addr))

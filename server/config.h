@@ -35,6 +35,15 @@ struct hs_config {
 	char *mqtt_username;
 	char *mqtt_password;
 	char *mqtt_map;
+	/* [bridge] */
+	struct net_addr bridge_broker;
+	unsigned bridge_protocol;      /* index into "3.1.1", "5" */
+	char *bridge_client_id;
+	char *bridge_username;
+	char *bridge_password;
+	char *bridge_subscribe;
+	uint64_t bridge_keepalive_ms;
+	uint64_t bridge_session_expiry_ms;
 	/* [udp] */
 	struct net_addr udp_listen;
 	uint64_t udp_rcvbuf_bytes;

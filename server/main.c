@@ -346,6 +346,7 @@ struct listeners {
 	struct udp_listener *udp;
 	struct mqtt_server *mqtt;
 	struct mqtt_map *map;
+	bool mqtt_off;          /* the server runs for the bridge alone */
 };
 
 /* /metrics for what lives in server/: the ingest pipeline and UDP. */
@@ -401,6 +402,19 @@ static void raise_file_limit(const struct hs_config *cfg)
 			 (unsigned long long)rl.rlim_cur, cfg->mqtt_max_connections);
 }
 
+/* /health: the MQTT bridge, when there is one. */
+static void health_extra(void *arg, json_t *doc)
+{
+	const struct listeners *l = arg;
+	const char *state;
+	char last[200];
+
+	mqtt_server_bridge_state(l->mqtt, &state, last, sizeof last);
+	if (strcmp(state, "off") != 0)
+		json_object_set_new(doc, "mqtt_bridge",
+				    json_pack("{s:s,s:s}", "state", state, "last_error", last));
+}
+
 /* The event loop and what runs on it: the UDP listener and the MQTT
  * endpoint (either may be off; no loop when both are). */
 static int start_listeners(const struct hs_config *cfg, struct listeners *l)
@@ -409,7 +423,8 @@ static int start_listeners(const struct hs_config *cfg, struct listeners *l)
 	struct udp_options uo = {cfg->udp_listen, (size_t)cfg->udp_rcvbuf_bytes};
 	int rc;
 
-	if (cfg->udp_listen.off && cfg->mqtt_listen.off)
+	l->mqtt_off = cfg->mqtt_listen.off;
+	if (cfg->udp_listen.off && cfg->mqtt_listen.off && cfg->bridge_broker.off)
 		return 0;
 	raise_file_limit(cfg);
 	if ((rc = evloop_new(&l->loop)) != 0) {
@@ -420,11 +435,16 @@ static int start_listeners(const struct hs_config *cfg, struct listeners *l)
 		log_error("main", "%s", err);
 		return rc;
 	}
-	if (!cfg->mqtt_listen.off) {
+	if (!cfg->mqtt_listen.off || !cfg->bridge_broker.off) {
+		struct mqtt_bridge_options bo = {cfg->bridge_broker, cfg->bridge_protocol ? 5 : 4,
+						 cfg->bridge_client_id, cfg->bridge_username,
+						 cfg->bridge_password, cfg->bridge_subscribe,
+						 (unsigned)(cfg->bridge_keepalive_ms / 1000),
+						 (uint32_t)(cfg->bridge_session_expiry_ms / 1000)};
 		struct mqtt_options mo = {cfg->mqtt_listen, cfg->mqtt_max_connections,
 					  (size_t)cfg->mqtt_max_packet_bytes, cfg->mqtt_receive_max,
 					  cfg->mqtt_topic_alias_max, cfg->mqtt_username,
-					  cfg->mqtt_password, NULL};
+					  cfg->mqtt_password, NULL, cfg->bridge_broker.off ? NULL : &bo};
 		if ((rc = mqtt_map_parse(cfg->mqtt_map, &l->map, err, sizeof err)) != 0) {
 			log_error("main", "[mqtt] map: %s", err);
 			return rc;
@@ -445,8 +465,11 @@ static int start_listeners(const struct hs_config *cfg, struct listeners *l)
 		log_info("udp", "listening on %s (receive buffer %llu bytes)",
 			 udp_listener_address(l->udp), (unsigned long long)us.rcvbuf_bytes);
 	}
-	if (l->mqtt)
+	if (l->mqtt && !cfg->mqtt_listen.off)
 		log_info("mqtt", "listening on %s (MQTT 3.1.1 and 5.0)", mqtt_server_address(l->mqtt));
+	if (!cfg->bridge_broker.off)
+		log_info("mqtt", "bridge: subscribing at %s as %s (%s)", cfg->bridge_broker.text,
+			 cfg->bridge_client_id, cfg->bridge_subscribe);
 	return 0;
 }
 
@@ -475,7 +498,7 @@ static void notify_ready(const struct http_server *http, const struct listeners 
 	snprintf(state, sizeof state, "READY=1\nMAINPID=%ld\nSTATUS=ready; http %s; udp %s; mqtt %s",
 		 (long)getpid(), http ? http_server_address(http) : "off",
 		 l->udp ? udp_listener_address(l->udp) : "off",
-		 l->mqtt ? mqtt_server_address(l->mqtt) : "off");
+		 l->mqtt && !l->mqtt_off ? mqtt_server_address(l->mqtt) : "off");
 	rc = sd_notify_send(state);
 	if (rc < 0)
 		log_warn("main", "cannot notify systemd of readiness: %s", hs_strerror(rc));
@@ -517,6 +540,7 @@ static int run(const struct hs_config *cfg, bool salvage, const sigset_t *sigs)
 	lst.ing = ing;
 	app.render_metrics = render_server_metrics;
 	app.render_metrics_arg = &lst;
+	app.health_extra = health_extra;
 	if (start_listeners(cfg, &lst) != 0)
 		goto out;
 	if (!cfg->http_listen.off) {
@@ -538,9 +562,10 @@ static int run(const struct hs_config *cfg, bool salvage, const sigset_t *sigs)
 	sd_notify_send("STOPPING=1\nSTATUS=shutting down");
 	log_info("main", "%s received; shutting down (timeout %llu ms)",
 		 sig == SIGINT ? "SIGINT" : "SIGTERM", (unsigned long long)cfg->shutdown_timeout_ms);
-	stop_listeners(&lst); /* no new samples; those handed over finish below */
+	/* HTTP first: its /health and /metrics read the listeners' state. */
 	status = stop_services(http, cfg->shutdown_timeout_ms);
 	http = NULL;
+	stop_listeners(&lst); /* no new samples; those handed over finish below */
 	store_close(st); /* completes queued appends durably; the head stays in the WAL */
 	st = NULL;
 	ingest_free(ing); /* every write's completion has run: the store is closed */

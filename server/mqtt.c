@@ -133,6 +133,12 @@ void mqtt__close(struct mqtt_conn *c, const char *why)
 			mqtt__commit_release(c->acks[c->ack_head].commit);
 	free(c->rep);
 	c->rep = NULL;
+	if (c->bridge) {
+		if (c->session) /* the bridge's own (set at CONNECT), kept for the next connection */
+			c->session->conn = NULL;
+		c->session = NULL;
+		mqtt__bridge_closed(c->bridge, why);
+	}
 	if (c->session) {
 		struct mqtt_session *s = c->session;
 		s->conn = NULL;
@@ -247,6 +253,8 @@ static void on_conn_event(void *arg, int fd, uint32_t events)
 
 	(void)fd;
 	c->refs++; /* the handlers below may close it */
+	if (c->bridge && mqtt__bridge_event(c, events))
+		goto out; /* the bridge's connect finished (or failed) */
 	if ((events & EPOLLOUT) && !c->closed)
 		mqtt__flush(c);
 	/* Not reading (a slow reader) and the peer is gone: epoll would
@@ -269,16 +277,18 @@ static void on_conn_event(void *arg, int fd, uint32_t events)
 	}
 	if (!c->closed)
 		mqtt__flush(c);
+out:
 	mqtt__conn_release(c);
 }
 
-static void conn_open(struct mqtt_server *srv, int fd, const struct sockaddr *sa)
+struct mqtt_conn *mqtt__conn_open(struct mqtt_server *srv, int fd, const struct sockaddr *sa,
+				  uint32_t events)
 {
 	struct mqtt_conn *c = calloc(1, sizeof *c);
 
 	if (!c) {
 		close(fd);
-		return;
+		return NULL;
 	}
 	c->srv = srv;
 	c->fd = fd;
@@ -289,10 +299,10 @@ static void conn_open(struct mqtt_server *srv, int fd, const struct sockaddr *sa
 	c->opened_ms = c->last_rx_ms = mqtt__now_ms();
 	net_addr_format(sa, c->peer, sizeof c->peer);
 	c->watch = (struct evloop_watch){fd, on_conn_event, c};
-	if (evloop_watch_add(srv->loop, &c->watch, EPOLLIN) != 0) {
+	if (evloop_watch_add(srv->loop, &c->watch, events) != 0) {
 		close(fd);
 		free(c);
-		return;
+		return NULL;
 	}
 	c->next = srv->conns;
 	if (srv->conns)
@@ -301,6 +311,7 @@ static void conn_open(struct mqtt_server *srv, int fd, const struct sockaddr *sa
 	srv->nconns++;
 	atomic_fetch_add(&srv->open_conns, 1);
 	mqtt__count(srv, MC_CONNECTIONS_TOTAL, 1);
+	return c;
 }
 
 static void on_accept(void *arg, int fd, uint32_t events)
@@ -339,7 +350,7 @@ static void on_accept(void *arg, int fd, uint32_t events)
 			close(cfd);
 			continue;
 		}
-		conn_open(srv, cfd, (struct sockaddr *)&ss);
+		mqtt__conn_open(srv, cfd, (struct sockaddr *)&ss, EPOLLIN);
 	}
 }
 
@@ -360,6 +371,8 @@ static void on_tick(void *arg)
 			mqtt__fail(c, MQTT_RC_KEEP_ALIVE_TIMEOUT, "keep alive of %u s passed 1.5 times",
 				   c->keep_alive_s);
 	}
+	if (srv->bridge)
+		mqtt__bridge_tick(srv->bridge);
 	for (struct mqtt_session *s = srv->sessions, *n; s; s = n) {
 		n = s->next;
 		if (!s->conn && s->expiry_ms && now - s->offline_since_ms > s->expiry_ms)
@@ -397,19 +410,27 @@ int mqtt_server_new(const struct mqtt_options *opts, struct ingest *ing, struct 
 		snprintf(err, MQTT_ERROR_MAX, "mqtt: out of memory");
 		goto fail;
 	}
-	rc = net_listen(&opts->listen, SOCK_STREAM, 1024, &srv->listen_fd, &srv->bound);
-	if (rc == 0 && fcntl(srv->listen_fd, F_SETFL, fcntl(srv->listen_fd, F_GETFL) | O_NONBLOCK) != 0)
-		rc = -errno;
-	if (rc != 0) {
-		snprintf(err, MQTT_ERROR_MAX, "mqtt: cannot listen on %s: %s", opts->listen.text,
-			 hs_strerror(rc));
-		goto fail;
+	if (!opts->listen.off) {
+		rc = net_listen(&opts->listen, SOCK_STREAM, 1024, &srv->listen_fd, &srv->bound);
+		if (rc == 0 &&
+		    fcntl(srv->listen_fd, F_SETFL, fcntl(srv->listen_fd, F_GETFL) | O_NONBLOCK) != 0)
+			rc = -errno;
+		if (rc != 0) {
+			snprintf(err, MQTT_ERROR_MAX, "mqtt: cannot listen on %s: %s",
+				 opts->listen.text, hs_strerror(rc));
+			goto fail;
+		}
+		srv->listen_watch = (struct evloop_watch){srv->listen_fd, on_accept, srv};
+		if ((rc = evloop_watch_add(loop, &srv->listen_watch, EPOLLIN)) != 0) {
+			snprintf(err, MQTT_ERROR_MAX, "mqtt: cannot watch the socket: %s",
+				 hs_strerror(rc));
+			goto fail;
+		}
+	} else {
+		srv->bound = opts->listen;
 	}
-	srv->listen_watch = (struct evloop_watch){srv->listen_fd, on_accept, srv};
-	if ((rc = evloop_watch_add(loop, &srv->listen_watch, EPOLLIN)) != 0) {
-		snprintf(err, MQTT_ERROR_MAX, "mqtt: cannot watch the socket: %s", hs_strerror(rc));
+	if (opts->bridge && (rc = mqtt__bridge_new(srv, opts->bridge, &srv->bridge, err)) != 0)
 		goto fail;
-	}
 	evloop_tick(loop, on_tick, srv, 1000);
 	*out = srv;
 	return 0;
@@ -430,6 +451,8 @@ void mqtt_server_free(struct mqtt_server *srv)
 	/* The loop has stopped: close what is open, then wait for the store
 	 * to answer the batches in flight (their tasks hold references and
 	 * run here, since no loop thread is left to run them). */
+	if (srv->bridge)
+		srv->bridge->stopping = true; /* no reconnect from the closes below */
 	while (srv->conns)
 		mqtt__close(srv->conns, "shutting down");
 	for (int i = 0; atomic_load(&srv->commits_in_flight) && i < 30000; i++)
@@ -441,6 +464,7 @@ void mqtt_server_free(struct mqtt_server *srv)
 		evloop_run_posted(srv->loop); /* the answers' tasks free what they hold */
 	while (srv->sessions)
 		mqtt__session_drop(srv, srv->sessions);
+	mqtt__bridge_free(srv->bridge);
 	if (srv->listen_fd >= 0)
 		close(srv->listen_fd);
 	if (srv->spare_fd >= 0)
@@ -469,8 +493,19 @@ void mqtt_server_metrics(struct mqtt_server *srv, struct strbuf *out)
 				   "QoS 2 redeliveries recognised and not stored again."},
 		[MC_STORE_FAILURES] = {"historian_mqtt_store_failures_total", "counter",
 				       "MQTT batches storage refused or failed (their messages were not acknowledged)."},
+		[MC_BRIDGE_CONNECTS] = {"historian_mqtt_bridge_connects_total", "counter",
+					"Connections of the bridge to the broker accepted (CONNACK 0)."},
+		[MC_BRIDGE_MESSAGES] = {"historian_mqtt_bridge_messages_total", "counter",
+					"PUBLISH messages the broker sent through the bridge."},
 	};
+	const char *state;
+	char last[8];
 
+	_Static_assert(sizeof simple / sizeof simple[0] == MC_COUNT, "a name for every counter slot");
+	mqtt_server_bridge_state(srv, &state, last, sizeof last);
+	strbuf_printf(out, "# HELP historian_mqtt_bridge_connected 1 while the bridge is connected "
+			   "to the broker (0 when off).\n# TYPE historian_mqtt_bridge_connected gauge\n"
+			   "historian_mqtt_bridge_connected %d\n", strcmp(state, "connected") == 0);
 	strbuf_printf(out, "# HELP historian_mqtt_connections Open MQTT connections.\n"
 			   "# TYPE historian_mqtt_connections gauge\nhistorian_mqtt_connections %u\n",
 		      atomic_load(&srv->open_conns));

@@ -3,7 +3,9 @@
 #ifndef HS_MQTT_INT_H
 #define HS_MQTT_INT_H
 
+#include <pthread.h>
 #include <stdatomic.h>
+#include <sys/socket.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -28,6 +30,8 @@ enum mqtt_counter {
 	MC_PROTOCOL_ERRORS,
 	MC_DUPLICATES,       /* QoS 2 redeliveries not stored again */
 	MC_STORE_FAILURES,
+	MC_BRIDGE_CONNECTS,  /* CONNACK 0 from the broker */
+	MC_BRIDGE_MESSAGES,  /* PUBLISH from the broker */
 	MC_COUNT
 };
 
@@ -70,9 +74,12 @@ struct mqtt_pending_ack {
 	uint32_t message;               /* its number in the commit's batch (0: none) */
 };
 
+struct mqtt_bridge;
+
 struct mqtt_conn {
 	struct evloop_watch watch;
 	struct mqtt_server *srv;
+	struct mqtt_bridge *bridge;     /* our connection to the plant's broker */
 	int fd;
 	unsigned refs;                  /* the connection itself + each commit in flight */
 	bool closed;                    /* the socket is gone; freed when refs reach 0 */
@@ -111,8 +118,31 @@ struct mqtt_conn {
 	struct mqtt_conn *prev, *next;  /* the server's list */
 };
 
+#define MQTT_BRIDGE_SUBS_MAX 64
+
+enum bridge_state { BRIDGE_DISCONNECTED, BRIDGE_CONNECTING, BRIDGE_WAIT_CONNACK, BRIDGE_CONNECTED };
+
+/* The bridge: one client connection to the broker, made again with
+ * backoff whenever it ends; its session (QoS 2 ids) outlives each one. */
+struct mqtt_bridge {
+	struct mqtt_server *srv;
+	struct mqtt_bridge_options opts;
+	char *client_id, *username, *password;
+	struct mqtt_subscription subs[MQTT_BRIDGE_SUBS_MAX];
+	char *filters[MQTT_BRIDGE_SUBS_MAX];
+	size_t nsubs;
+	struct mqtt_session *session;
+	struct mqtt_conn *conn;         /* NULL while disconnected */
+	_Atomic int state;              /* enum bridge_state */
+	uint64_t next_attempt_ms, backoff_ms, last_tx_ms;
+	pthread_mutex_t error_lock;
+	char last_error[200];
+	bool stopping;
+};
+
 struct mqtt_server {
 	struct mqtt_options opts;
+	struct mqtt_bridge *bridge;
 	char *username, *password;
 	struct ingest *ing;
 	struct evloop *loop;
@@ -152,6 +182,20 @@ void mqtt__session_drop(struct mqtt_server *srv, struct mqtt_session *s);
 void mqtt__commit_release(struct mqtt_commit *cm);
 /* Drop a connection reference; the last one frees it. */
 void mqtt__conn_release(struct mqtt_conn *c);
+
+struct mqtt_conn *mqtt__conn_open(struct mqtt_server *srv, int fd, const struct sockaddr *sa,
+				  uint32_t events);
+
+/* server/mqtt_bridge.c */
+int mqtt__bridge_new(struct mqtt_server *srv, const struct mqtt_bridge_options *opts,
+		     struct mqtt_bridge **out, char *err);
+void mqtt__bridge_free(struct mqtt_bridge *b);
+/* The connection's socket event while connecting: 1 when handled here. */
+int mqtt__bridge_event(struct mqtt_conn *c, uint32_t events);
+void mqtt__bridge_closed(struct mqtt_bridge *b, const char *why);
+void mqtt__bridge_tick(struct mqtt_bridge *b);
+/* CONNACK, SUBACK, UNSUBACK, PINGRESP from the broker. 0 or -1 (closed). */
+int mqtt__bridge_packet(struct mqtt_conn *c, const struct mqtt_packet *pk);
 
 /* server/mqtt_proto.c */
 /* Handle one decoded packet. 0, or -1 when the connection was closed. */

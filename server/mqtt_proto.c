@@ -343,7 +343,11 @@ static int handle_publish(struct mqtt_conn *c, struct mqtt_publish *p)
 	}
 	if (!resolve_alias(c, p))
 		return -1;
-	if (p->qos && c->version == MQTT_V5 && c->inflight >= c->srv->opts.receive_max) {
+	/* The broker behind the bridge is not held to it: mosquitto 2.0
+	 * resends a resumed session's backlog past it. Reading pauses anyway
+	 * (mqtt__flush), which bounds what waits. */
+	if (p->qos && c->version == MQTT_V5 && !c->bridge &&
+	    c->inflight >= c->srv->opts.receive_max) {
 		mqtt__fail(c, MQTT_RC_RECEIVE_MAXIMUM_EXCEEDED,
 			   "more than receive maximum (%u) QoS 1/2 messages in flight",
 			   c->srv->opts.receive_max);
@@ -588,6 +592,25 @@ static int handle_disconnect(struct mqtt_conn *c, const struct mqtt_reason *d)
 	return -1;
 }
 
+/* The bridge's connection: the broker publishes to us; the rest is the
+ * client's side of the protocol (mqtt_bridge.c). */
+static int handle_from_broker(struct mqtt_conn *c, struct mqtt_packet *pk)
+{
+	switch (pk->type) {
+	case MQTT_PUBLISH:
+		mqtt__count(c->srv, MC_BRIDGE_MESSAGES, 1);
+		return handle_publish(c, &pk->u.publish);
+	case MQTT_PUBREL: return handle_pubrel(c, &pk->u.ack);
+	case MQTT_PUBACK:
+	case MQTT_PUBREC:
+	case MQTT_PUBCOMP: return 0;
+	case MQTT_DISCONNECT:
+		mqtt__close(c, "DISCONNECT from the broker");
+		return -1;
+	default: return mqtt__bridge_packet(c, pk);
+	}
+}
+
 int mqtt__handle(struct mqtt_conn *c, const uint8_t *frame, size_t len)
 {
 	struct mqtt_packet pk;
@@ -608,6 +631,8 @@ int mqtt__handle(struct mqtt_conn *c, const uint8_t *frame, size_t len)
 			   pk.err_field ? " in " : "", pk.err_field ? pk.err_field : "", pk.err_offset);
 		return -1;
 	}
+	if (c->bridge)
+		return handle_from_broker(c, &pk);
 	if (!c->version && pk.type != MQTT_CONNECT) {
 		mqtt__fail(c, MQTT_RC_PROTOCOL_ERROR, "%s before CONNECT", mqtt_type_name(pk.type));
 		return -1;

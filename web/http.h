@@ -6,6 +6,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "lib/netaddr.h"
 #include "lib/strbuf.h"
 
@@ -42,6 +44,9 @@ struct http_app {
 	 * Prometheus text; called on a worker thread. May be NULL. */
 	void (*render_metrics)(void *arg, struct strbuf *out);
 	void *render_metrics_arg;
+	/* More members for /health (a jansson object), e.g. the MQTT bridge's
+	 * state; called on a worker thread with render_metrics_arg. May be NULL. */
+	void (*health_extra)(void *arg, json_t *doc);
 	struct http_query_limits limits;
 	int64_t start_unix_ns;     /* wall clock at start, for /metrics */
 	uint64_t start_mono_ns;    /* CLOCK_MONOTONIC at start, for uptime */

@@ -26,12 +26,13 @@ enum MHD_Result route_health(struct http_request *req)
 			storage = storage_states[ss.wal_state];
 	}
 	/* "degraded" while writes are refused: reads still work. */
-	return http_reply_json_new(req, 200,
-				   json_pack("{s:s,s:s,s:I,s:s,s:s,s:I,s:I}", "status",
-					     ss.wal_state ? "degraded" : "ok", "version", app->version,
-					     "uptime_s", uptime_s, "data_dir", app->data_dir, "storage",
-					     storage, "tags", (json_int_t)ss.tags, "head_samples",
-					     (json_int_t)ss.head_samples));
+	json_t *doc = json_pack("{s:s,s:s,s:I,s:s,s:s,s:I,s:I}", "status",
+				ss.wal_state ? "degraded" : "ok", "version", app->version, "uptime_s",
+				uptime_s, "data_dir", app->data_dir, "storage", storage, "tags",
+				(json_int_t)ss.tags, "head_samples", (json_int_t)ss.head_samples);
+	if (doc && app->health_extra)
+		app->health_extra(app->render_metrics_arg, doc);
+	return http_reply_json_new(req, 200, doc);
 }
 
 static void render_store(struct store *st, struct strbuf *out)

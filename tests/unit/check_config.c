@@ -151,6 +151,14 @@ static const struct {
 	{"mqtt", "username", ""},
 	{"mqtt", "password", ""},
 	{"mqtt", "map", ""},
+	{"bridge", "broker", "off"},
+	{"bridge", "protocol", "3.1.1"},
+	{"bridge", "client_id", "historian"},
+	{"bridge", "username", ""},
+	{"bridge", "password", ""},
+	{"bridge", "subscribe", "# 1"},
+	{"bridge", "keepalive", NULL},
+	{"bridge", "session_expiry", NULL},
 	{"udp", "listen", "127.0.0.1:8089"},
 	{"udp", "rcvbuf", "8MiB"},
 	{"storage", "wal_sync", "commit"},
@@ -360,10 +368,19 @@ static const char full_conf[] =
 	"topic_alias_maximum = 0\n"                        /* 45 */
 	"username = gateway\n"                             /* 46 */
 	"password = s3cret\n"                              /* 47 */
-	"map = a/+x {x} json\n";                           /* 48 */
+	"map = a/+x {x} json\n"                            /* 48 */
+	"[bridge]\n"                                       /* 49 */
+	"broker = 10.0.0.5:1883\n"                         /* 50 */
+	"protocol = 5\n"                                   /* 51 */
+	"client_id = site-a\n"                             /* 52 */
+	"username = hs\n"                                  /* 53 */
+	"password = pw\n"                                  /* 54 */
+	"subscribe = plant/# 2\n"                          /* 55 */
+	"keepalive = 30s\n"                                /* 56 */
+	"session_expiry = 1d\n";                           /* 57 */
 static const unsigned full_conf_lines[] = {3,  4,  5,  6,  7,  10, 11, 12, 13, 30, 16, 42, 43,
-					   44, 45, 46, 47, 48, 19, 35, 21, 22, 23, 24, 25, 26,
-					   32, 33, 37, 38, 39, 40, 28};
+					   44, 45, 46, 47, 48, 50, 51, 52, 53, 54, 55, 56, 57,
+					   19, 35, 21, 22, 23, 24, 25, 26, 32, 33, 37, 38, 39, 40, 28};
 
 static void dir_create(void)
 {
@@ -432,6 +449,12 @@ START_TEST(test_full_file)
 	ck_assert_str_eq(cfg.mqtt_username, "gateway");
 	ck_assert_str_eq(cfg.mqtt_password, "s3cret");
 	ck_assert_str_eq(cfg.mqtt_map, "a/+x {x} json");
+	ck_assert_str_eq(cfg.bridge_broker.text, "10.0.0.5:1883");
+	ck_assert_uint_eq(cfg.bridge_protocol, 1);
+	ck_assert_str_eq(cfg.bridge_client_id, "site-a");
+	ck_assert_str_eq(cfg.bridge_subscribe, "plant/# 2");
+	ck_assert_uint_eq(cfg.bridge_keepalive_ms, 30000);
+	ck_assert_uint_eq(cfg.bridge_session_expiry_ms, 86400000);
 	for (size_t i = 0; i < EXPECTED_KEYS; i++) {
 		ck_assert_ptr_nonnull(cfg.origins[i].source);
 		ck_assert_str_eq(cfg.origins[i].source, path);
@@ -515,7 +538,7 @@ END_TEST
 START_TEST(test_err_unknown_section)
 {
 	parse_err("[general]\nlog_level = info\n[bogus]\n", "t.conf:3: [bogus]: unknown section",
-		  "general, http, mqtt, udp, storage, ingest, query, retention");
+		  "general, http, mqtt, bridge, udp, storage, ingest, query, retention");
 	parse_err("[]\n", "t.conf:1: []: unknown section", "known");
 }
 END_TEST
