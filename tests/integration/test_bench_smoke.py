@@ -1,5 +1,6 @@
 # test_bench_smoke.py: the storage and query benchmarks at a tiny size, so they keep building and running (figures are not
 # judged here; docs/PERFORMANCE.md records real runs). Each must print its RESULT lines and check its own answers.
+import json
 import os
 import re
 import shutil
@@ -7,7 +8,7 @@ import subprocess
 import tempfile
 import unittest
 
-from harness import BUILDDIR, DaemonTest, main
+from harness import BUILDDIR, SRCDIR, DaemonTest, main
 
 
 def bench(mode, *args):
@@ -59,6 +60,30 @@ class BenchSmoke(DaemonTest):
         for qos in ("0", "1"):
             for n in range(3):
                 self.assertEqual(len(d.raw("smoke%s/%d" % (qos, n))["samples"]), 500)
+
+    def test_peers_smoke(self):
+        """bench/peers/run at a tiny size against real InfluxDB and VictoriaMetrics: it runs end
+        to end, the three systems' answers agree (the script exits non-zero on a mismatch), and
+        it writes its table and JSON."""
+        tmp = tempfile.mkdtemp(prefix="hs-peers-")
+        try:
+            doc = os.path.join(tmp, "PERFORMANCE.md")
+            with open(doc, "w") as f:
+                f.write("# figures\n")
+            out = os.path.join(tmp, "results.json")
+            proc = subprocess.run([os.path.join(SRCDIR, "bench", "peers", "run"), "--build", BUILDDIR,
+                                   "--smoke", "--out-json", out, "--write-doc", doc],
+                                  capture_output=True, text=True, timeout=600)
+            self.assertEqual(proc.returncode, 0, proc.stdout[-3000:] + proc.stderr[-3000:])
+            self.assertIn("cross-checked", proc.stdout)
+            with open(out) as f:
+                r = json.load(f)
+            self.assertEqual(len(r["queries"]), 5)
+            self.assertGreater(r["ingest"]["historian_4"], 0)
+            with open(doc) as f:
+                self.assertIn("| bytes per sample on disk |", f.read())
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
 
     def test_query_on_two_days(self):
         """bench_query at 2 days instead of a year: every query runs, and the aggregate totals
