@@ -12,6 +12,7 @@
 
 #include "lib/hs_error.h"
 #include "lib/log.h"
+#include "lib/vec.h"
 #include "server/evloop.h"
 
 #define EVLOOP_MAX_WATCHES 64
@@ -39,9 +40,10 @@ struct evloop {
 	unsigned tick_ms;
 	uint64_t next_tick_ms;
 	/* evloop_watch_del during a round: events collected for it are void */
-	struct evloop_watch *deleted[64];
-	unsigned ndeleted;
+	struct evloop_watch **deleted;
+	size_t ndeleted, cap_deleted;
 	bool in_round;
+	bool overflow;  /* a deletion could not be recorded: the round stops */
 };
 
 /* Tags telling epoll_event.data.ptr apart: static watches live in the
@@ -114,9 +116,12 @@ int evloop_watch_mod(struct evloop *loop, struct evloop_watch *w, uint32_t event
 void evloop_watch_del(struct evloop *loop, struct evloop_watch *w)
 {
 	(void)epoll_ctl(loop->epfd, EPOLL_CTL_DEL, w->fd, NULL);
-	/* The caller may free w now; the rest of this round must skip it. A
-	 * round holds at most 32 events, so 64 slots always suffice. */
-	if (loop->in_round && loop->ndeleted < sizeof loop->deleted / sizeof loop->deleted[0])
+	/* The caller may free w now; the rest of this round must skip it. */
+	if (!loop->in_round)
+		return;
+	if (vec_grow(&loop->deleted, &loop->cap_deleted, loop->ndeleted, sizeof *loop->deleted) != 0)
+		loop->overflow = true; /* unknown which: the rest of the round is dropped */
+	else
 		loop->deleted[loop->ndeleted++] = w;
 }
 
@@ -177,12 +182,15 @@ static bool was_deleted(const struct evloop *loop, const void *p)
 
 static void run_round(struct evloop *loop, const struct epoll_event *events, int n)
 {
+	bool posted = false;
+
 	loop->in_round = true;
 	loop->ndeleted = 0;
-	for (int i = 0; i < n; i++) {
+	loop->overflow = false;
+	for (int i = 0; i < n && !loop->overflow; i++) {
 		void *p = events[i].data.ptr;
 		if (!p) {
-			run_posted(loop);
+			posted = true; /* after the round: tasks may free watches of this round */
 		} else if (is_static(loop, p)) {
 			struct watch *w = p;
 			w->fn(w->arg, w->fd, events[i].events);
@@ -192,6 +200,8 @@ static void run_round(struct evloop *loop, const struct epoll_event *events, int
 		}
 	}
 	loop->in_round = false;
+	if (posted)
+		run_posted(loop);
 }
 
 static void *loop_main(void *arg)
@@ -254,5 +264,6 @@ void evloop_free(struct evloop *loop)
 	if (loop->wakefd >= 0)
 		close(loop->wakefd);
 	pthread_mutex_destroy(&loop->post_lock);
+	free(loop->deleted);
 	free(loop);
 }

@@ -340,6 +340,14 @@ static void on_accept(void *arg, int fd, uint32_t events)
 			}
 			continue;
 		}
+		if (cfd < 0 && (errno == EMFILE || errno == ENFILE)) {
+			/* No spare descriptor either: stop listening until the tick
+			 * gets one back, or the listener would fire for ever. */
+			evloop_watch_del(srv->loop, &srv->listen_watch);
+			srv->listen_paused = true;
+			log_warn("mqtt", "out of file descriptors: not accepting for now");
+			return;
+		}
 		if (cfd < 0) {
 			if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
 				log_warn("mqtt", "accept: %s", hs_strerror(-errno));
@@ -366,11 +374,17 @@ static void on_tick(void *arg)
 		next = c->next;
 		if (!c->version && now - c->opened_ms > MQTT_CONNECT_TIMEOUT_MS)
 			mqtt__close(c, "no CONNECT within 10 s");
+		else if (!c->reading) /* our own backpressure: its PINGREQs wait unread */
+			c->last_rx_ms = now;
 		else if (c->version && c->keep_alive_s &&
 			 now - c->last_rx_ms > (uint64_t)c->keep_alive_s * 1500)
 			mqtt__fail(c, MQTT_RC_KEEP_ALIVE_TIMEOUT, "keep alive of %u s passed 1.5 times",
 				   c->keep_alive_s);
 	}
+	if (srv->listen_paused && (srv->spare_fd >= 0 ||
+				   (srv->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0) &&
+	    evloop_watch_add(srv->loop, &srv->listen_watch, EPOLLIN) == 0)
+		srv->listen_paused = false;
 	if (srv->bridge)
 		mqtt__bridge_tick(srv->bridge);
 	for (struct mqtt_session *s = srv->sessions, *n; s; s = n) {
@@ -455,13 +469,15 @@ void mqtt_server_free(struct mqtt_server *srv)
 		srv->bridge->stopping = true; /* no reconnect from the closes below */
 	while (srv->conns)
 		mqtt__close(srv->conns, "shutting down");
-	for (int i = 0; atomic_load(&srv->commits_in_flight) && i < 30000; i++)
+	/* Without a limit: the answers' tasks hold the connections, and a
+	 * store that never answers is the shutdown watchdog's to end. */
+	for (unsigned ms = 1; atomic_load(&srv->commits_in_flight); ms++) {
+		if (ms % 10000 == 0)
+			log_warn("mqtt", "shutdown: %llu batches still unanswered by the store",
+				 (unsigned long long)atomic_load(&srv->commits_in_flight));
 		usleep(1000);
-	if (atomic_load(&srv->commits_in_flight))
-		log_warn("mqtt", "%llu batches still unanswered by the store at shutdown",
-			 (unsigned long long)atomic_load(&srv->commits_in_flight));
-	else
-		evloop_run_posted(srv->loop); /* the answers' tasks free what they hold */
+	}
+	evloop_run_posted(srv->loop); /* the answers' tasks free what they hold */
 	while (srv->sessions)
 		mqtt__session_drop(srv, srv->sessions);
 	mqtt__bridge_free(srv->bridge);

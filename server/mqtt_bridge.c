@@ -162,8 +162,12 @@ static void send_connect(struct mqtt_bridge *b, struct mqtt_conn *c)
 		k.password = (struct mqtt_bin){(const uint8_t *)b->password, strlen(b->password)};
 	}
 	if (b->opts.version == MQTT_V5) {
+		/* Maximum Packet Size: the broker drops what we would refuse,
+		 * instead of redelivering it to us for ever. */
 		k.props.present = MQTT_PROP_BIT(MQTT_PROP_SESSION_EXPIRY) |
-				  MQTT_PROP_BIT(MQTT_PROP_RECEIVE_MAXIMUM);
+				  MQTT_PROP_BIT(MQTT_PROP_RECEIVE_MAXIMUM) |
+				  MQTT_PROP_BIT(MQTT_PROP_MAXIMUM_PACKET_SIZE);
+		k.props.max_packet_len = (uint32_t)b->srv->opts.max_packet_bytes;
 		k.props.session_expiry_s = b->opts.session_expiry_s;
 		k.props.receive_max = (uint16_t)b->srv->opts.receive_max;
 	}
@@ -220,8 +224,13 @@ void mqtt__bridge_closed(struct mqtt_bridge *b, const char *why)
 			snprintf(b->last_error, sizeof b->last_error, "%s", why);
 		pthread_mutex_unlock(&b->error_lock);
 	}
+	if (was == BRIDGE_CONNECTED && mqtt__now_ms() - b->connected_ms >= 10000)
+		b->backoff_ms = BRIDGE_BACKOFF_MIN_MS; /* it had been working: try again soon */
 	b->next_attempt_ms = mqtt__now_ms() + b->backoff_ms;
-	if (was != BRIDGE_CONNECTED && b->backoff_ms < BRIDGE_BACKOFF_MAX_MS)
+	/* Back off too when a connection dies soon after it was accepted (a
+	 * message we refuse, redelivered first each time). */
+	if ((was != BRIDGE_CONNECTED || mqtt__now_ms() - b->connected_ms < 10000) &&
+	    b->backoff_ms < BRIDGE_BACKOFF_MAX_MS)
 		b->backoff_ms *= 2;
 }
 
@@ -266,7 +275,7 @@ static int on_connack(struct mqtt_bridge *b, struct mqtt_conn *c, const struct m
 	if (!a->session_present)
 		b->session->nqos2 = 0; /* the broker starts afresh: so do its QoS 2 ids */
 	atomic_store(&b->state, BRIDGE_CONNECTED);
-	b->backoff_ms = BRIDGE_BACKOFF_MIN_MS;
+	b->connected_ms = mqtt__now_ms();
 	b->last_tx_ms = mqtt__now_ms();
 	set_error(b, "%s", "");
 	mqtt__count(b->srv, MC_BRIDGE_CONNECTS, 1);

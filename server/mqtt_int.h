@@ -134,7 +134,7 @@ struct mqtt_bridge {
 	struct mqtt_session *session;
 	struct mqtt_conn *conn;         /* NULL while disconnected */
 	_Atomic int state;              /* enum bridge_state */
-	uint64_t next_attempt_ms, backoff_ms, last_tx_ms;
+	uint64_t next_attempt_ms, backoff_ms, last_tx_ms, connected_ms;
 	pthread_mutex_t error_lock;
 	char last_error[200];
 	bool stopping;
@@ -149,6 +149,7 @@ struct mqtt_server {
 	struct evloop_watch listen_watch;
 	int listen_fd;
 	int spare_fd;                    /* spent to refuse a connection when out of descriptors */
+	bool listen_paused;              /* out of descriptors with no spare: not watching */
 	uint64_t last_fd_log_ms;
 	struct net_addr bound;
 	struct mqtt_conn *conns;

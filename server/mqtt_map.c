@@ -324,9 +324,10 @@ static int json_ts(const json_t *t, int64_t now_ns, int64_t *ns)
 		return -1;
 	if (json_is_integer(t)) {
 		json_int_t i = json_integer_value(t);
-		int64_t a = i < 0 ? -(int64_t)i : (int64_t)i, unit;
-		unit = a < 100000000000LL ? 1000000000 : a < 100000000000000LL ? 1000000
-		       : a < 100000000000000000LL ? 1000 : 1;
+		uint64_t a = i < 0 ? (uint64_t)0 - (uint64_t)i : (uint64_t)i;
+		int64_t unit;
+		unit = a < 100000000000ULL ? 1000000000 : a < 100000000000000ULL ? 1000000
+		       : a < 100000000000000000ULL ? 1000 : 1;
 		if (i > INT64_MAX / unit || i < INT64_MIN / unit)
 			return -1;
 		*ns = (int64_t)i * unit;

@@ -28,10 +28,15 @@ void mqtt__fail(struct mqtt_conn *c, uint8_t reason, const char *fmt, ...)
 	char why[256], clean[256];
 	va_list ap;
 
+	c->refs++; /* the flush below may close (and would free) it */
 	va_start(ap, fmt);
 	vsnprintf(why, sizeof why, fmt, ap);
 	va_end(ap);
 	utf8_sanitize(clean, sizeof clean, why, strlen(why));
+	/* Keep alive timeout and session taken over are the server's to say:
+	 * toward the broker, the bridge says "unspecified error". */
+	if (c->bridge && (reason == MQTT_RC_KEEP_ALIVE_TIMEOUT || reason == MQTT_RC_SESSION_TAKEN_OVER))
+		reason = MQTT_RC_UNSPECIFIED_ERROR;
 	log_warn("mqtt", "connection %llu (%s, client %s): %s; closing", (unsigned long long)c->id,
 		 c->peer, client_name(c), clean);
 	if (reason != MQTT_RC_KEEP_ALIVE_TIMEOUT && reason != MQTT_RC_SESSION_TAKEN_OVER)
@@ -45,6 +50,7 @@ void mqtt__fail(struct mqtt_conn *c, uint8_t reason, const char *fmt, ...)
 			mqtt__flush(c);
 	}
 	mqtt__close(c, clean);
+	mqtt__conn_release(c);
 }
 
 /* --- commits and acks -------------------------------------------------------- */
@@ -132,9 +138,10 @@ void mqtt__send_acks(struct mqtt_conn *c)
 			mqtt__close(c, "cannot encode an ack");
 			return;
 		}
+		if (a->kind == ACK_PUBREC && a->commit)
+			ids_remove(c->pending_qos2, &c->npending_qos2, a->packet_id);
 		if (a->kind == ACK_PUBREC && a->qos2_store) {
 			/* Durable now: a redelivery of this id is not stored again. */
-			ids_remove(c->pending_qos2, &c->npending_qos2, a->packet_id);
 			if (s && ids_add(&s->qos2_ids, &s->nqos2, &s->cap_qos2, a->packet_id) != 0) {
 				mqtt__close(c, "out of memory");
 				return;
@@ -242,6 +249,8 @@ void mqtt__submit(struct mqtt_conn *c)
 	if (rc == 0)
 		flag_refused(c, cm);
 	c->ncounted = 0;
+	free(c->rep); /* 20 KB: an idle connection keeps none */
+	c->rep = NULL;
 	if (rc == 0 && out) {
 		mqtt__count(srv, MC_SAMPLES, ingest_batch_samples(out));
 		atomic_fetch_add(&srv->commits_in_flight, 1);
@@ -387,8 +396,10 @@ static int handle_publish(struct mqtt_conn *c, struct mqtt_publish *p)
 	 * so the id is kept for it even when the payload was unreadable. */
 	store2 = p->qos == 2 && (reason == 0 || c->version == MQTT_V311);
 	if (store2 &&
-	    ids_add(&c->pending_qos2, &c->npending_qos2, &c->cap_pending_qos2, p->packet_id) != 0)
+	    ids_add(&c->pending_qos2, &c->npending_qos2, &c->cap_pending_qos2, p->packet_id) != 0) {
+		mqtt__close(c, "out of memory");
 		return -1;
+	}
 	rc = queue_ack(c, p->qos == 1 ? ACK_PUBACK : ACK_PUBREC, p->packet_id, reason, store2,
 		       c->commit, c->batch_messages);
 	c->unacked++;
@@ -454,7 +465,7 @@ static int attach_session(struct mqtt_conn *c, const struct mqtt_connect *k, con
 	 * one's session is kept or ends with it. */
 	for (struct mqtt_conn *o = srv->conns, *next; o; o = next) {
 		next = o->next;
-		if (o != c && o->session && o->session->client_id_len == id_len &&
+		if (o != c && !o->bridge && o->session && o->session->client_id_len == id_len &&
 		    memcmp(o->session->client_id, id, id_len) == 0)
 			mqtt__fail(o, MQTT_RC_SESSION_TAKEN_OVER, "session taken over by %s", c->peer);
 	}
