@@ -484,6 +484,17 @@ static void catalog__rollback(struct catalog_conn *w)
 	catalog__reset(w->stmt[CS_ROLLBACK]);
 }
 
+int catalog_checkpoint(struct catalog *cat)
+{
+	int rc;
+
+	pthread_mutex_lock(&cat->write_lock);
+	/* Readers in flight may keep part of the WAL: best effort, no error. */
+	rc = catalog__pragma(cat->writer, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, 0);
+	pthread_mutex_unlock(&cat->write_lock);
+	return rc == -EBUSY ? 0 : rc;
+}
+
 int catalog__write_begin(struct catalog *cat, struct catalog_conn **c)
 {
 	struct catalog_conn *w = cat->writer;

@@ -127,6 +127,13 @@ int catalog_tags_create(struct catalog *cat, const struct catalog_tag_spec *spec
 			uint32_t *ids_out, enum value_type *types_out)
 	__attribute__((warn_unused_result));
 
+/* Writer. Copy the SQLite WAL (catalog.db-wal) into catalog.db and cut
+ * it to nothing, so that the directory holds only what the catalog needs
+ * (after a compaction, before a backup or a size measurement). Pages that
+ * readers in flight still use stay in the WAL: that is not an error.
+ * Returns 0 or a negative error. */
+int catalog_checkpoint(struct catalog *cat) __attribute__((warn_unused_result));
+
 /* Reader. Call fn for every tag in id order: builds the store's in-memory
  * registry at open (10^6 tags take well under a second). */
 int catalog_tags_load(struct catalog *cat, catalog_tag_fn fn, void *arg)

@@ -487,7 +487,12 @@ int store_compact_now(struct store *st, size_t *partitions)
 	int rc = store__seal(st);
 
 	*partitions = 0;
-	return rc != 0 ? rc : store__compact(st, true, partitions);
+	if (rc == 0)
+		rc = store__compact(st, true, partitions);
+	/* The final layout includes the catalog without its SQLite WAL. */
+	if (rc == 0)
+		rc = catalog_checkpoint(st->cat);
+	return rc;
 }
 
 void store_stats(struct store *st, struct store_stats *out)

@@ -7,7 +7,9 @@
 #include <ftw.h>
 #include <math.h>
 #include <stdio.h>
+#include <limits.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -557,6 +559,13 @@ START_TEST(test_compaction_merges_overlaps)
 	ck_assert_int_eq(memcmp(b.str[1], "one", 3), 0);
 	store_scan_close(sc);
 	ck_assert_int_eq(store_compact_now(st, &parts), 0); /* nothing left to do */
+	{
+		/* ...and the catalog's SQLite WAL was checkpointed away. */
+		char path[PATH_MAX];
+		struct stat sb;
+		snprintf(path, sizeof path, "%s/catalog.db-wal", dir);
+		ck_assert(stat(path, &sb) != 0 || sb.st_size == 0);
+	}
 	ck_assert_uint_eq(parts, 0);
 	store_close(st);
 }
