@@ -40,6 +40,25 @@ struct mqtt_session *mqtt__session_find(struct mqtt_server *srv, const char *id,
 	return NULL;
 }
 
+/* Kept sessions are bounded by max_connections: past it the one offline
+ * longest goes (a fleet of devices with random client ids and clean
+ * session 0 would otherwise grow memory for ever). */
+static void evict_offline_session(struct mqtt_server *srv)
+{
+	struct mqtt_session *oldest = NULL;
+
+	if (srv->nsessions < srv->opts.max_connections)
+		return;
+	for (struct mqtt_session *s = srv->sessions; s; s = s->next)
+		if (!s->conn && (!oldest || s->offline_since_ms < oldest->offline_since_ms))
+			oldest = s;
+	if (!oldest)
+		return;
+	log_warn("mqtt", "%u kept sessions (max_connections): dropping %s's, offline longest",
+		 srv->nsessions, oldest->client_id);
+	mqtt__session_drop(srv, oldest);
+}
+
 struct mqtt_session *mqtt__session_new(struct mqtt_server *srv, const char *id, size_t len,
 				       bool listed)
 {
@@ -54,6 +73,7 @@ struct mqtt_session *mqtt__session_new(struct mqtt_server *srv, const char *id, 
 	s->client_id_len = len;
 	s->listed = listed;
 	if (listed) {
+		evict_offline_session(srv);
 		s->next = srv->sessions;
 		srv->sessions = s;
 		srv->nsessions++;

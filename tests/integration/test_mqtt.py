@@ -989,6 +989,22 @@ class RawProtocol(MqttTest):
             self.assertEqual(x.read(), (PINGRESP, b""))
         self.assertEqual(metrics(d)["historian_mqtt_protocol_errors_total"], 0)
 
+    def test_kept_sessions_bounded_by_max_connections(self):
+        # docs/MQTT.md: at most max_connections sessions are kept; past it the one offline
+        # longest is dropped.
+        d = self.daemon(config="[mqtt]\nmax_connections = 3\n")
+        for n in range(4):
+            c = self.conn(d, 4, client_id=b"kept-%d" % n, clean=False)
+            c.send(b"\xe0\x00")  # DISCONNECT
+            self.assertClosed(c)
+            time.sleep(0.02)  # distinct offline times
+        first = self.conn(d, 4, client_id=b"kept-0", clean=False)
+        self.assertEqual(connack_fields(first.connack, 4)[0], 0, "the oldest session was kept")
+        first.close()
+        last = self.conn(d, 4, client_id=b"kept-3", clean=False)
+        self.assertEqual(connack_fields(last.connack, 4)[0], 1, "the newest session was dropped")
+        self.assertIn("dropping kept-0", d.log())
+
     def test_session_takeover_clean_sessions(self):
         # MQTT-3.1.4-3 (both versions) and docs/MQTT.md: a second connection with the same
         # client id closes the first (5.0: DISCONNECT 0x8E), whatever the clean start flag.
