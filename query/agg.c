@@ -27,11 +27,11 @@ int agg_fn_parse(const char *name, size_t len)
 	return -1;
 }
 
-static bool is_usable(const struct agg *a, double v, quality_t q)
+bool agg_usable(enum agg_quality_mode mode, double v, quality_t q)
 {
 	if (isnan(v))
 		return false;
-	switch (a->prm.qmode) {
+	switch (mode) {
 	case AGG_QMODE_NOT_BAD: return !quality_is_bad(q);
 	case AGG_QMODE_GOOD: return quality_is_good(q);
 	case AGG_QMODE_ALL: return true;
@@ -175,7 +175,7 @@ static void set_prev(struct agg *a, int64_t ts, double v, quality_t q, bool usab
 
 void agg_before(struct agg *a, int64_t ts, double v, quality_t q)
 {
-	set_prev(a, ts, v, q, is_usable(a, v, q));
+	set_prev(a, ts, v, q, agg_usable(a->prm.qmode, v, q));
 }
 
 static void count_sample(struct agg *a, int64_t ts, double v)
@@ -211,7 +211,7 @@ static void count_sample(struct agg *a, int64_t ts, double v)
 
 int agg_sample(struct agg *a, int64_t ts, double v, quality_t q)
 {
-	struct next_sample n = {true, ts, v, is_usable(a, v, q)};
+	struct next_sample n = {true, ts, v, agg_usable(a->prm.qmode, v, q)};
 
 	if (a->err || a->finished)
 		return a->err;
@@ -315,7 +315,7 @@ void agg_after(struct agg *a, int64_t ts, double v, quality_t q)
 	a->have_next = true;
 	a->next_ts = ts;
 	a->next_v = v;
-	a->next_usable = is_usable(a, v, q);
+	a->next_usable = agg_usable(a->prm.qmode, v, q);
 }
 
 int agg_end(struct agg *a)

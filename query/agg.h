@@ -72,6 +72,9 @@ enum agg_result_quality {
 	AGG_Q_BAD,
 };
 
+/* Usable under the quality mode: not NaN, and of a quality it admits. */
+bool agg_usable(enum agg_quality_mode mode, double v, quality_t q);
+
 /* "fn" names for the API: "twa", "mean", ... "percent_good". */
 const char *agg_fn_name(enum agg_fn fn);
 /* Parse a name; -1 when unknown. */

@@ -115,18 +115,6 @@ struct anchor {
 	bool seen;  /* a sample is there, usable or not (then t is its time) */
 };
 
-static bool sample_usable(const struct agg_params *prm, double v, quality_t q)
-{
-	if (isnan(v))
-		return false;
-	switch (prm->qmode) {
-	case AGG_QMODE_NOT_BAD: return !quality_is_bad(q);
-	case AGG_QMODE_GOOD: return quality_is_good(q);
-	case AGG_QMODE_ALL: return true;
-	}
-	return false;
-}
-
 /* Fills run per function over the bucket array, after the accumulator. */
 static bool fillable(enum agg_fn f)
 {
@@ -271,7 +259,7 @@ static int usable_anchor(struct store *st, const struct query_tag *tag,
 		return rc;
 	while ((rc = query_raw_next(r, &s)) == 1) {
 		double v = tag->type == VALUE_FLOAT64 ? s.f64 : (double)s.i64;
-		if (sample_usable(prm, v, s.quality)) {
+		if (agg_usable(prm->qmode, v, s.quality)) {
 			*a = (struct anchor){.have = true, .t = s.ts, .v = v};
 			break;
 		}
@@ -299,7 +287,7 @@ static int neighbour(struct store_scan *sc, const struct query_tag *tag,
 		agg_before(agg, p.ts_ns, v, p.quality);
 	else
 		agg_after(agg, p.ts_ns, v, p.quality);
-	if (sample_usable(prm, v, p.quality))
+	if (agg_usable(prm->qmode, v, p.quality))
 		*a = (struct anchor){.have = true, .t = p.ts_ns, .v = v};
 	else
 		a->t = p.ts_ns; /* where a search for a usable one goes on from */
@@ -408,7 +396,7 @@ static void interp_one(const struct agg_params *prm, bool linear, int64_t t,
 	bool next_ok;
 
 	*out = (struct query_interp){t, NAN, AGG_Q_BAD};
-	if (!prev->have || t > prm->now_ns || !sample_usable(prm, prev->v, prev->q))
+	if (!prev->have || t > prm->now_ns || !agg_usable(prm->qmode, prev->v, prev->q))
 		return;
 	/* Sample i governs [t_i, t_i + stale), as in aggregates. */
 	if (prm->stale_ns > 0 && t - prev->ts >= prm->stale_ns)
@@ -416,7 +404,7 @@ static void interp_one(const struct agg_params *prm, bool linear, int64_t t,
 	out->v = prev->v;
 	out->quality = quality_is_good(prev->q) ? AGG_Q_GOOD : AGG_Q_UNCERTAIN;
 	next_ok = linear && next->have && next->ts > t && next->ts > prev->ts &&
-		  sample_usable(prm, next->v, next->q) &&
+		  agg_usable(prm->qmode, next->v, next->q) &&
 		  (prm->stale_ns == 0 || next->ts - prev->ts <= prm->stale_ns);
 	if (!next_ok || t == prev->ts)
 		return;

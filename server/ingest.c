@@ -182,17 +182,6 @@ int ingest__add(struct ingest_batch *b, const struct pending_sample *p)
 	return 0;
 }
 
-static const char *type_name(enum value_type t)
-{
-	switch (t) {
-	case VALUE_FLOAT64: return "float";
-	case VALUE_INT64: return "integer";
-	case VALUE_BOOL: return "boolean";
-	case VALUE_STRING: return "string";
-	}
-	return "?";
-}
-
 /* Record name i's resolution; for a type conflict also the tag's type. */
 static void set_resolved(struct ingest_batch *b, size_t i, uint32_t id, int status)
 {
@@ -302,7 +291,7 @@ static int refuse_lines(struct ingest_batch *b, struct ingest_report *rep, uint3
 		else
 			ingest__error(rep, p->line, 0, "tag %.*s holds %s values; this value is %s",
 				      (int)(nm->len > 300 ? 300 : nm->len), b->arena.data + nm->off,
-				      type_name(actual), type_name(p->type));
+				      value_type_name(actual), value_type_name(p->type));
 	}
 	return 0;
 }

@@ -14,6 +14,19 @@ enum value_type {
 	VALUE_STRING = 4,
 };
 
+/* The type's name in the API, messages and logs: "float", "integer",
+ * "boolean", "string" ("?" for anything else). */
+static inline const char *value_type_name(enum value_type t)
+{
+	switch (t) {
+	case VALUE_FLOAT64: return "float";
+	case VALUE_INT64: return "integer";
+	case VALUE_BOOL: return "boolean";
+	case VALUE_STRING: return "string";
+	}
+	return "?";
+}
+
 /* Quality: the upper 16 bits of an OPC UA StatusCode. Bits 15-14 are the
  * severity (00 good, 01 uncertain, 10 bad), bits 13-0 the sub-code. 0 is
  * plain "Good", the default for samples that carry no quality. */

@@ -35,17 +35,6 @@ static const char *const interpolated_params[] = {COMMON_PARAMS, "start", "end",
 #define HOUR_NS 3600000000000LL
 #define DAY_NS (24 * HOUR_NS)
 
-static const char *type_name(enum value_type t)
-{
-	switch (t) {
-	case VALUE_FLOAT64: return "float";
-	case VALUE_INT64: return "integer";
-	case VALUE_BOOL: return "boolean";
-	case VALUE_STRING: return "string";
-	}
-	return "?";
-}
-
 static enum agg_result_quality quality_class(quality_t q)
 {
 	return quality_is_good(q) ? AGG_Q_GOOD : quality_is_bad(q) ? AGG_Q_BAD : AGG_Q_UNCERTAIN;
@@ -168,7 +157,7 @@ enum MHD_Result route_current(struct http_request *req)
 		jsonw_key(&w, "tag");
 		jsonw_str(&w, t->name);
 		jsonw_key(&w, "type");
-		jsonw_str(&w, type_name(t->type));
+		jsonw_str(&w, value_type_name(t->type));
 		if (rc == 1) {
 			put_time(&qp, &w, "t", s.ts);
 			jsonw_key(&w, "v");
@@ -293,7 +282,7 @@ static int raw_series(struct qparams *qp, struct jsonw *w, struct strbuf *sb,
 	jsonw_key(w, "tag");
 	jsonw_str(w, t->name);
 	jsonw_key(w, "type");
-	jsonw_str(w, type_name(t->type));
+	jsonw_str(w, value_type_name(t->type));
 	if (columns) {
 		strbuf_append(&cols.t, "[", 1);
 		strbuf_append(&cols.v, "[", 1);

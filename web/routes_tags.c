@@ -19,12 +19,6 @@
 #define TAGS_PAGE_MAX 10000
 #define TAGS_PREFIX "/api/v1/tags/"
 
-static const char *type_text(enum value_type t)
-{
-	static const char *const names[] = {"?", "float", "integer", "boolean", "string"};
-	return (unsigned)t <= 4 ? names[t] : "?";
-}
-
 /* Labels are read after the search (its callback may not re-enter the
  * catalog): ids and names first, labels per tag afterwards. */
 struct found {
@@ -103,7 +97,7 @@ enum MHD_Result route_tags(struct http_request *req)
 		jsonw_key(&w, "name");
 		jsonw_str(&w, t.name);
 		jsonw_key(&w, "type");
-		jsonw_str(&w, type_text(t.type));
+		jsonw_str(&w, value_type_name(t.type));
 		rc = put_labels(qp.store, &w, t.id);
 		jsonw_obj_end(&w);
 	}
@@ -196,7 +190,7 @@ static enum MHD_Result tag_detail(struct qparams *qp, const struct query_tag *t)
 	jsonw_key(&w, "name");
 	jsonw_str(&w, t->name);
 	jsonw_key(&w, "type");
-	jsonw_str(&w, type_text(t->type));
+	jsonw_str(&w, value_type_name(t->type));
 	if ((rc = put_labels(qp->store, &w, t->id)) != 0) {
 		strbuf_free(&sb);
 		return qp_reply_engine_error(qp, rc, t->name);
@@ -256,7 +250,7 @@ static bool patch_field(const char *key, json_t *v, const struct query_tag *t,
 		else if (s && strcmp(s, "linear") == 0 && t->type != VALUE_FLOAT64 &&
 			 t->type != VALUE_INT64) {
 			snprintf(why, why_len, "interpolation: linear needs a number tag; %.200s is %s",
-				 t->name, type_text(t->type));
+				 t->name, value_type_name(t->type));
 			return false;
 		} else if (s && strcmp(s, "linear") == 0)
 			m->interpolation = STORE_INTERP_LINEAR;
