@@ -14,6 +14,7 @@
 #include "lib/endian.h"
 #include "lib/hs_error.h"
 #include "lib/log.h"
+#include "lib/memtrim.h"
 #include "lib/vec.h"
 #include "storage/chunk.h"
 #include "storage/store_int.h"
@@ -325,7 +326,7 @@ int store__seal(struct store *st)
 {
 	uint64_t t0 = clock_mono_ns(), pos, paused_ns = 0;
 	struct head *fresh = NULL, *frozen;
-	size_t chunks = 0, samples;
+	size_t chunks = 0, samples, given_back;
 	int rc = 0;
 
 	pthread_mutex_lock(&st->seal_lock);
@@ -370,6 +371,7 @@ int store__seal(struct store *st)
 	st->frozen = NULL;
 	pthread_rwlock_unlock(&st->heads_lock);
 	head_release(frozen);
+	given_back = mem_give_back();
 	/* The checkpoint is committed: the WAL before it may go. */
 	rc = wal_trim(st->wal, st->frozen_pos);
 	if (rc != 0)
@@ -378,8 +380,10 @@ int store__seal(struct store *st)
 	rc = 0;
 	atomic_fetch_add(&st->seals, 1);
 	atomic_fetch_add(&st->chunks_written, chunks);
-	log_info("storage", "sealed %zu samples into %zu chunks in %.3f s (appends held %.3f ms)",
-		 samples, chunks, (double)(clock_mono_ns() - t0) / 1e9, (double)paused_ns / 1e6);
+	log_info("storage", "sealed %zu samples into %zu chunks in %.3f s (appends held %.3f ms; "
+		 "%.1f MiB of freed memory given back)", samples, chunks,
+		 (double)(clock_mono_ns() - t0) / 1e9, (double)paused_ns / 1e6,
+		 (double)given_back / (1024.0 * 1024.0));
 out:
 	st->last_seal_mono_ns = clock_mono_ns();
 	pthread_mutex_unlock(&st->seal_lock);
@@ -600,6 +604,8 @@ int store__compact(struct store *st, bool hot_too, size_t *done)
 	}
 	pthread_mutex_unlock(&st->seal_lock);
 	free(parts.v);
+	if (*done > 0)
+		mem_give_back(); /* the merge buffers of every rewritten tag */
 	if (rc != 0)
 		atomic_fetch_add(&st->compaction_failures, 1);
 	atomic_fetch_add(&st->compactions, *done);

@@ -1,9 +1,12 @@
 # test_storage.py: the storage engine inside the daemon: WAL replay at start, sealing through
 # POST /api/v1/admin/compact and `historiand compact`, storage metrics, and refusing a damaged WAL.
 import glob
+import http.client
 import json
 import os
+import re
 import subprocess
+import threading
 
 from harness import BUILDDIR, DaemonTest, main, run_historiand
 
@@ -23,6 +26,28 @@ def verify(data_dir, acks):
     proc = subprocess.run([WRITER, "verify", data_dir, acks], capture_output=True, text=True,
                           timeout=120)
     return proc.returncode, proc.stdout + proc.stderr
+
+
+def resident_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        return next(int(l.split()[1]) for l in f if l.startswith("VmRSS:"))
+
+
+def post_lines(addr, batches, errors):
+    """POST each batch to /write on one keep-alive connection; failures go to errors."""
+    host, port = addr
+    conn = http.client.HTTPConnection(host, int(port), timeout=60)
+    try:
+        for body in batches:
+            conn.request("POST", "/write?precision=s", body=body)
+            r = conn.getresponse()
+            r.read()
+            if r.status != 204:
+                errors.append(r.status)
+    except OSError as e:
+        errors.append(str(e))
+    finally:
+        conn.close()
 
 
 def metrics(d):
@@ -67,6 +92,41 @@ class Storage(DaemonTest):
         self.assertEqual(d.stop(), 0)
         rc, out = verify(d.data_dir, acks)
         self.assertEqual(rc, 0, out)
+
+    def test_seal_gives_memory_back(self):
+        # Four request threads grow the head in their own malloc arenas and the seal
+        # thread frees it: without a trim the freed pages stay resident.
+        d = self.daemon()
+        with open("/proc/%d/maps" % d.proc.pid) as f:
+            if "libasan" in f.read():
+                self.skipTest("AddressSanitizer's allocator keeps freed memory itself")
+        start = 1735689600
+        writers = []
+        for w in range(4):
+            batches = []
+            for b in range(10):
+                t0 = start + b * 400
+                batches.append("".join("m%d,w=%d a=%d.5,b=%d.25,c=%di,d=%d.125 %d\n"
+                                       % (k, w, s, s % 7, s, k, t0 + s)
+                                       for s in range(400) for k in range(50)).encode())
+            writers.append(batches)
+        errors = []
+        threads = [threading.Thread(target=post_lines, args=(d.http_addr, batches, errors))
+                   for batches in writers]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        self.assertEqual(errors, [])
+        self.assertEqual(d.json("/health")["head_samples"], 4 * 10 * 400 * 50 * 4)
+        before = resident_kib(d.proc.pid)
+        self.assertGreater(before, 40 * 1024, "the head of 3.2 M samples should be resident")
+        status, _, body = d.request("POST", "/api/v1/admin/compact", timeout=60)
+        self.assertEqual(status, 200, body)
+        after = resident_kib(d.proc.pid)
+        self.assertLess(after, before / 2, "resident %d KiB before the seal, %d after" % (before, after))
+        given = re.findall(r"sealed \d+ samples .*; ([0-9.]+) MiB of freed memory given back", d.log())
+        self.assertTrue(given and float(given[-1]) > 0, d.log()[-2000:])
 
     def test_offline_compact(self):
         d = self.daemon(start=False)
