@@ -26,6 +26,7 @@ struct hs_config {
 	uint64_t http_connection_timeout_ms;
 	unsigned http_max_connections;
 	uint64_t http_max_body_bytes;
+	uint64_t http_request_memory_bytes;
 	/* [mqtt] */
 	struct net_addr mqtt_listen;
 	unsigned mqtt_max_connections;

@@ -546,7 +546,8 @@ static int run(const struct hs_config *cfg, bool salvage, const sigset_t *sigs)
 	if (!cfg->http_listen.off) {
 		struct http_options hopts = {cfg->http_listen, cfg->http_threads,
 					     cfg->http_connection_timeout_ms, cfg->http_max_connections,
-					     (size_t)cfg->http_max_body_bytes};
+					     (size_t)cfg->http_max_body_bytes,
+					     (size_t)cfg->http_request_memory_bytes};
 		rc = http_server_start(&hopts, &app, &http, err);
 		if (rc != 0) {
 			log_error("main", "%s", err);

@@ -24,6 +24,7 @@ struct http_options {
 	uint64_t connection_timeout_ms;
 	unsigned max_connections;
 	size_t max_body_bytes;   /* request bodies above this get 413 */
+	size_t request_memory;   /* libmicrohttpd's per-connection pool */
 };
 
 /* The query API's limits ([query] in the configuration). */

@@ -7,6 +7,7 @@ import re
 import socket
 import threading
 import time
+import urllib.parse
 
 from harness import DaemonTest, main, run_historiand
 
@@ -213,6 +214,22 @@ class Errors(DaemonTest):
         head, _, body = data.partition(b"\r\n\r\n")
         self.assertIn(b"404", head.split(b"\r\n")[0])
         self.assertEqual(json.loads(body)["error"]["code"], "not_found")
+
+    def test_request_memory_bounds_the_url(self):
+        # 2,000 tag= parameters (126 KB of URL) are answered with 256 KiB of
+        # request memory; under the 64 KiB minimum the daemon refuses to start.
+        d = self.daemon(config="[http]\nrequest_memory = 256KiB\n")
+        names = ["plant.unit%04d.temperature,site=north,area=boilers" % i for i in range(2000)]
+        query = "&".join("tag=" + urllib.parse.quote(n) for n in names)
+        status, _, body = d.get("/api/v1/current?" + query)
+        self.assertEqual(status, 404, body)
+        self.assertIn(b"unknown_tag", body)
+        small = os.path.join(d.tmp, "small.conf")
+        with open(small, "w") as f:
+            f.write("[http]\nrequest_memory = 32KiB\n")
+        status, _, err = run_historiand("--config", small, "--print-config")
+        self.assertEqual(status, 2)
+        self.assertIn("request_memory", err)
 
     def test_garbage_request_does_not_take_daemon_down(self):
         d = self.daemon()

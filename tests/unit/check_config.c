@@ -143,6 +143,7 @@ static const struct {
 	{"http", "connection_timeout", NULL},
 	{"http", "max_connections", "1024"},
 	{"http", "max_body_size", "64MiB"},
+	{"http", "request_memory", "1MiB"},
 	{"mqtt", "listen", "127.0.0.1:1883"},
 	{"mqtt", "max_connections", "20000"},
 	{"mqtt", "max_packet_size", "1MiB"},
@@ -377,8 +378,10 @@ static const char full_conf[] =
 	"password = pw\n"                                  /* 54 */
 	"subscribe = plant/# 2\n"                          /* 55 */
 	"keepalive = 30s\n"                                /* 56 */
-	"session_expiry = 1d\n";                           /* 57 */
-static const unsigned full_conf_lines[] = {3,  4,  5,  6,  7,  10, 11, 12, 13, 30, 16, 42, 43,
+	"session_expiry = 1d\n"                            /* 57 */
+	"[http]\n"                                         /* 58 */
+	"request_memory = 2MiB\n";                         /* 59 */
+static const unsigned full_conf_lines[] = {3,  4,  5,  6,  7,  10, 11, 12, 13, 30, 59, 16, 42, 43,
 					   44, 45, 46, 47, 48, 50, 51, 52, 53, 54, 55, 56, 57,
 					   19, 35, 21, 22, 23, 24, 25, 26, 32, 33, 37, 38, 39, 40, 28};
 
@@ -438,6 +441,7 @@ START_TEST(test_full_file)
 	ck_assert_uint_eq(cfg.seal_interval_ms, 600000);
 	ck_assert_uint_eq(cfg.partition_ms, 86400000);
 	ck_assert_uint_eq(cfg.head_memory_bytes, 1u << 30);
+	ck_assert_uint_eq(cfg.http_request_memory_bytes, 2u << 20);
 	ck_assert_uint_eq(cfg.query_max_points, 50000);
 	ck_assert_uint_eq(cfg.query_max_tags, 500);
 	ck_assert_uint_eq(cfg.query_timeout_ms, 5000);
