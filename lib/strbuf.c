@@ -38,7 +38,7 @@ bool strbuf_reserve(struct strbuf *sb, size_t extra)
 	return reserve(sb, extra);
 }
 
-void strbuf_append(struct strbuf *sb, const char *bytes, size_t len)
+void strbuf__append_grow(struct strbuf *sb, const char *bytes, size_t len)
 {
 	if (!reserve(sb, len))
 		return;

@@ -371,15 +371,28 @@ bool qp_quality(struct qparams *qp, enum agg_quality_mode *out)
 
 size_t qp_u64_text(uint64_t v, char *buf)
 {
+	/* Two digits per division: times in answers are 13 to 19 digits. */
+	static const char pairs[201] = "00010203040506070809101112131415161718192021222324"
+				       "25262728293031323334353637383940414243444546474849"
+				       "50515253545556575859606162636465666768697071727374"
+				       "75767778798081828384858687888990919293949596979899";
 	char tmp[20];
-	size_t n = 0;
+	size_t at = sizeof tmp, n;
 
-	do {
-		tmp[n++] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	for (size_t i = 0; i < n; i++)
-		buf[i] = tmp[n - 1 - i];
+	while (v >= 100) {
+		unsigned r = (unsigned)(v % 100);
+		v /= 100;
+		at -= 2;
+		memcpy(tmp + at, pairs + 2 * r, 2);
+	}
+	if (v >= 10) {
+		at -= 2;
+		memcpy(tmp + at, pairs + 2 * v, 2);
+	} else {
+		tmp[--at] = (char)('0' + v);
+	}
+	n = sizeof tmp - at;
+	memcpy(buf, tmp + at, n);
 	buf[n] = '\0';
 	return n;
 }

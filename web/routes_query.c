@@ -684,6 +684,14 @@ static enum MHD_Result agg_answer(struct qparams *qp, struct agg_request *ar,
 					ar->trend ? "points" : "interval", ar->spec.max_buckets,
 					qp->ntags, qp->req->app->limits.max_points,
 					ar->trend ? "ask for fewer points" : "widen the interval");
+	/* Room for the whole answer up front: growing by doubling copied a
+	 * trend's 85 KB answer a few times over (10 % of its time). A field
+	 * takes about 16 bytes in columns, 28 with its key in objects. */
+	uint64_t fields = ar->trend ? 10 : 2 + (uint64_t)__builtin_popcount(ar->spec.fns);
+	uint64_t guess = n_buckets * qp->ntags * fields * (ar->columns ? 16 : 28) + 4096;
+	uint64_t cap = qp->req->app->limits.max_response_bytes;
+	if (!strbuf_reserve(&sb, (size_t)(guess < cap ? guess : cap)))
+		return http_reply_error(qp->req, 503, "out_of_memory", "no memory for the answer");
 	jsonw_init(&w, &sb);
 	jsonw_obj_begin(&w);
 	put_time(qp, &w, "start", ar->spec.plan.start);
