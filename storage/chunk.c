@@ -142,6 +142,32 @@ struct col_out {
 	size_t stored_len;
 };
 
+/* One zstd frame whose blocks end at the column's marks (byte planes), so
+ * that each plane's bytes get their own literal table. */
+static size_t compress_at_marks(ZSTD_CCtx *cctx, const struct codec_buf *raw, uint8_t *dst, size_t cap,
+				int level)
+{
+	ZSTD_outBuffer out = {dst, cap, 0};
+	ZSTD_inBuffer in = {raw->data, 0, 0};
+	size_t rc;
+
+	ZSTD_CCtx_reset(cctx, ZSTD_reset_session_and_parameters);
+	rc = ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, level);
+	if (!ZSTD_isError(rc))
+		rc = ZSTD_CCtx_setPledgedSrcSize(cctx, raw->len);
+	for (unsigned i = 0; i <= raw->nmarks && !ZSTD_isError(rc); i++) {
+		bool last = i == raw->nmarks;
+		in.size = last ? raw->len : raw->marks[i];
+		do
+			rc = ZSTD_compressStream2(cctx, &out, &in, last ? ZSTD_e_end : ZSTD_e_flush);
+		while (!ZSTD_isError(rc) && rc != 0 && out.pos < out.size);
+		if (!ZSTD_isError(rc) && rc != 0)
+			rc = (size_t)-1; /* out of room: not worth storing compressed */
+	}
+	ZSTD_CCtx_reset(cctx, ZSTD_reset_session_and_parameters);
+	return ZSTD_isError(rc) ? rc : out.pos;
+}
+
 static void maybe_compress(struct col_out *col, int level, ZSTD_CCtx *cctx)
 {
 	size_t bound, zlen;
@@ -150,10 +176,13 @@ static void maybe_compress(struct col_out *col, int level, ZSTD_CCtx *cctx)
 	col->stored_len = col->raw.len;
 	if (level <= 0 || col->raw.len < ZSTD_MIN_RAW || !cctx)
 		return;
-	bound = ZSTD_compressBound(col->raw.len);
+	bound = ZSTD_compressBound(col->raw.len) + 16 * (size_t)col->raw.nmarks;
 	if (!codec_buf_reserve(&col->z, bound))
 		return; /* stored raw: still a valid chunk */
-	zlen = ZSTD_compressCCtx(cctx, col->z.data, bound, col->raw.data, col->raw.len, level);
+	if (col->raw.nmarks)
+		zlen = compress_at_marks(cctx, &col->raw, col->z.data, bound, level);
+	else
+		zlen = ZSTD_compressCCtx(cctx, col->z.data, bound, col->raw.data, col->raw.len, level);
 	if (ZSTD_isError(zlen) || zlen + codec_varint_len(zlen) >= col->raw.len)
 		return;
 	col->z.len = zlen;
@@ -162,17 +191,50 @@ static void maybe_compress(struct col_out *col, int level, ZSTD_CCtx *cctx)
 	col->stored_len = zlen;
 }
 
+/* The value column once more with its int streams as byte planes,
+ * compressed; it replaces the first encoding when its zstd frame is
+ * smaller. Decimal floats and integers only: their digits are what a noisy
+ * signal spends its bytes on (chunk_format.h, CHUNK_INT_DELTA_PLANES). */
+static int try_byte_planes(const struct chunk_columns *in, const struct chunk_opts *o, struct col_out *col,
+			   ZSTD_CCtx *cctx)
+{
+	struct col_out alt = {CODEC_BUF_INIT, CODEC_BUF_INIT, 0, NULL, 0};
+	int rc;
+
+	if ((in->type != VALUE_FLOAT64 && in->type != VALUE_INT64) || o->f64.force_enc ||
+	    o->zstd_level <= 0 || col->raw.len < ZSTD_MIN_RAW)
+		return 0;
+	alt.raw.int_planes = true;
+	rc = encode_value(in, o, &alt.raw);
+	if (rc < 0)
+		goto out;
+	alt.enc = (uint8_t)rc;
+	rc = 0;
+	maybe_compress(&alt, o->zstd_level, cctx);
+	if (alt.raw.planes_used && (alt.enc & CHUNK_COL_ZSTD) && alt.stored_len < col->stored_len) {
+		struct col_out keep = *col;
+		*col = alt;
+		alt = keep;
+	}
+out:
+	codec_buf_free(&alt.raw);
+	codec_buf_free(&alt.z);
+	return rc;
+}
+
 /* Header, directory, columns and CRC, appended to out. */
 static int assemble(const struct chunk_columns *in, struct col_out *cols, struct strbuf *out)
 {
 	struct codec_buf b = CODEC_BUF_INIT;
-	uint8_t hdr[CHUNK_HDR_SIZE] = {CHUNK_MAGIC0, CHUNK_MAGIC1, CHUNK_VERSION};
+	uint8_t hdr[CHUNK_HDR_SIZE] = {CHUNK_MAGIC0, CHUNK_MAGIC1, CHUNK_VERSION_MIN};
 	size_t total = CHUNK_HDR_SIZE + CHUNK_CRC_SIZE;
 	int rc = -EINVAL;
 
 	for (int i = 0; i < CHUNK_COLUMNS; i++) {
 		if (cols[i].raw.len > CHUNK_MAX_RAW)
 			goto out;
+		if (cols[i].raw.planes_used)
+			hdr[CHUNK_OFF_VERSION] = 2; /* CHUNK_INT_DELTA_PLANES */
 		total += 1 + codec_varint_len(cols[i].raw.len) + cols[i].stored_len +
 			 ((cols[i].enc & CHUNK_COL_ZSTD) ? codec_varint_len(cols[i].stored_len) : 0);
 	}
@@ -229,6 +291,8 @@ int chunk__encode(const struct chunk_columns *in, const struct chunk_opts *o, st
 		z = zstd_ctx_get();
 	for (int i = 0; i < CHUNK_COLUMNS; i++)
 		maybe_compress(&cols[i], o->zstd_level, z ? z->c : NULL);
+	if (z && (rc = try_byte_planes(in, o, &cols[COL_VALUE], z->c)))
+		goto out;
 	rc = assemble(in, cols, out);
 out:
 	for (int i = 0; i < CHUNK_COLUMNS; i++) {
@@ -259,8 +323,10 @@ int chunk_peek(const void *buf, size_t len, struct chunk_header *hdr)
 	if (!buf || len < CHUNK_MIN_LEN)
 		return CODEC_CORRUPT();
 	if (p[CHUNK_OFF_MAGIC] != CHUNK_MAGIC0 || p[CHUNK_OFF_MAGIC + 1] != CHUNK_MAGIC1 ||
-	    p[CHUNK_OFF_VERSION] != CHUNK_VERSION || get_le16(p + CHUNK_OFF_RESERVED) != 0)
+	    p[CHUNK_OFF_VERSION] < CHUNK_VERSION_MIN || p[CHUNK_OFF_VERSION] > CHUNK_VERSION ||
+	    get_le16(p + CHUNK_OFF_RESERVED) != 0)
 		return CODEC_CORRUPT();
+	hdr->version = p[CHUNK_OFF_VERSION];
 	if (type_from_disk(p[CHUNK_OFF_TYPE], &hdr->type))
 		return HS_ECORRUPT;
 	total = get_le32(p + CHUNK_OFF_LENGTH);
@@ -327,7 +393,7 @@ static bool enc_allowed(int col, unsigned enc, enum value_type type)
  * fill the chunk up to the CRC. */
 static int parse_dir(const uint8_t *p, const struct chunk_header *h, struct col_in *cols)
 {
-	struct codec_cur c = {p + CHUNK_OFF_DIR, p + h->len - CHUNK_CRC_SIZE};
+	struct codec_cur c = {p + CHUNK_OFF_DIR, p + h->len - CHUNK_CRC_SIZE, false};
 	uint64_t raw, stored;
 	uint8_t e = 0;
 	int rc;
@@ -354,13 +420,13 @@ static int parse_dir(const uint8_t *p, const struct chunk_header *h, struct col_
 }
 
 /* The column's encoded bytes: in place, or decompressed into *tmp. */
-static int col_bytes(const struct col_in *col, uint8_t **tmp, struct codec_cur *c)
+static int col_bytes(const struct col_in *col, bool v2, uint8_t **tmp, struct codec_cur *c)
 {
 	struct zstd_ctx *z;
 	size_t got;
 
 	if (!col->zstd) {
-		*c = (struct codec_cur){col->stored, col->stored + col->raw_len};
+		*c = (struct codec_cur){col->stored, col->stored + col->raw_len, v2};
 		return 0;
 	}
 	if (ZSTD_findFrameCompressedSize(col->stored, col->stored_len) != col->stored_len)
@@ -372,7 +438,7 @@ static int col_bytes(const struct col_in *col, uint8_t **tmp, struct codec_cur *
 	got = ZSTD_decompressDCtx(z->d, *tmp, col->raw_len, col->stored, col->stored_len);
 	if (ZSTD_isError(got) || got != col->raw_len)
 		return CODEC_CORRUPT();
-	*c = (struct codec_cur){*tmp, *tmp + col->raw_len};
+	*c = (struct codec_cur){*tmp, *tmp + col->raw_len, v2};
 	return 0;
 }
 
@@ -412,7 +478,7 @@ static int decode_column(int col, const struct col_in *ci, const struct chunk_he
 
 	if (!col_wanted(col, h, t))
 		return 0;
-	if ((rc = col_bytes(ci, &tmp, &c)))
+	if ((rc = col_bytes(ci, h->version >= 2, &tmp, &c)))
 		goto out;
 	if (col == COL_TIME)
 		rc = codec_time_decode(ci->enc, &c, h->t_min, h->t_max, t->ts, h->count);

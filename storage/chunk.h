@@ -46,6 +46,7 @@ struct chunk_header {
 	int64_t t_min, t_max;
 	size_t len;      /* bytes of the chunk: it occupies buf[0 .. len) */
 	uint32_t crc;    /* its CRC-32C, as the catalog row keeps it */
+	uint8_t version; /* format version, CHUNK_VERSION_MIN .. CHUNK_VERSION */
 };
 
 /* Check the fixed header of the chunk at buf (len bytes available, which

@@ -1,10 +1,13 @@
-/* chunk_format.h: the on-disk format of a chunk, version 1: the samples of one tag over one time range, in three encoded columns.
+/* chunk_format.h: the on-disk format of a chunk, version 2: the samples of one tag over one time range, in three encoded columns.
  * Only the format lives here (constants and the specification below); storage/chunk.h is the API, storage/chunk.c and codec_*.c the code. */
 #ifndef HS_CHUNK_FORMAT_H
 #define HS_CHUNK_FORMAT_H
 
 /*
- * CHUNK FORMAT, VERSION 1
+ * CHUNK FORMAT, VERSION 2 (version 1 is version 2 without the int stream
+ * mode CHUNK_INT_DELTA_PLANES; writers mark a chunk version 2 only when one
+ * of its columns uses that mode, so other chunks stay readable by version 1
+ * readers)
  *
  * All fixed-width integers are little-endian (lib/endian.h put_le*() /
  * get_le*()). The CRC is CRC-32C (lib/crc32c.h). "varint" is unsigned
@@ -28,7 +31,7 @@
  *
  *   OFFSET SIZE DESCRIPTION
  *        0    2 Magic: 48 43 ("HC")
- *        2    1 Format version: 1
+ *        2    1 Format version: 1 or 2
  *        3    1 Value type: CHUNK_TYPE_*
  *        4    2 Reserved: 0
  *        6    4 Chunk length in bytes, header and CRC included
@@ -73,6 +76,20 @@
  *   CHUNK_INT_PFOR (1)        PFOR blocks holding the n values.
  *   CHUNK_INT_PFOR_DELTA (2)  varint zz(v[0]), then PFOR blocks holding the
  *                             n - 1 differences v[i] - v[i-1].
+ *   CHUNK_INT_DELTA_PLANES (4) version 2 only: varint zz(v[0]); then, if
+ *                             n > 1, 1 byte k (1..8) and k planes of n - 1
+ *                             bytes each: byte i of plane j is bits
+ *                             8j .. 8j+7 of d[i] = zz(v[i+1] - v[i]); the
+ *                             bits of d[i] above plane k - 1 are 0.
+ *                             Byte-aligned on purpose: PFOR packs noisy
+ *                             differences as wide as a block's widest, while
+ *                             planes in a zstd column get entropy-coded near
+ *                             the spread the differences really have (low
+ *                             bytes busy, high bytes mostly 0). Writers use
+ *                             it only where the column's zstd frame comes
+ *                             out smaller than with the other modes, and end
+ *                             a zstd block at each plane so that each gets
+ *                             its own literal table.
  *   CHUNK_INT_RLE (3)         varint runs (1 .. n), then for each run
  *                             varint zz(value - value of the run before;
  *                             the first run's is taken against 0) and
@@ -203,7 +220,8 @@
  * VALID IFF
  *
  *   A chunk in a buffer of len bytes is valid iff: len >= 40; the magic
- *   matches; the version is 1; the reserved bytes are 0; the type is a
+ *   matches; the version is 1 or 2 (and no int stream of a version 1 chunk
+ *   uses CHUNK_INT_DELTA_PLANES); the reserved bytes are 0; the type is a
  *   CHUNK_TYPE_*; 40 <= chunk length <= len; 1 <= count <= CHUNK_MAX_COUNT;
  *   t_min <= t_max, equal iff count is 1; the CRC matches; each directory
  *   entry names an encoding allowed for its column and type, with lengths
@@ -230,11 +248,13 @@
  *   A new encoding id, a new flag or any change to a layout above bumps the
  *   version; readers refuse versions they do not know. Ids are never
  *   reused. tests/unit/check_chunk.c keeps a version 1 fixture.
+ *   Version 2 (2026-11) added CHUNK_INT_DELTA_PLANES.
  */
 
 #define CHUNK_MAGIC0 0x48 /* 'H' */
 #define CHUNK_MAGIC1 0x43 /* 'C' */
-#define CHUNK_VERSION 1u
+#define CHUNK_VERSION 2u     /* the newest version written and read */
+#define CHUNK_VERSION_MIN 1u /* the oldest read */
 
 #define CHUNK_HDR_SIZE 30u
 #define CHUNK_OFF_MAGIC 0
@@ -290,6 +310,7 @@
 #define CHUNK_INT_PFOR 1
 #define CHUNK_INT_PFOR_DELTA 2
 #define CHUNK_INT_RLE 3
+#define CHUNK_INT_DELTA_PLANES 4
 #define CHUNK_INT_BLOCK 128
 #define CHUNK_PFOR_WIDTH_MASK 0x7Fu
 #define CHUNK_PFOR_EXC 0x80u

@@ -48,15 +48,25 @@
 /* Writers may store up to CODEC_PAD bytes past len (then fix len), so
  * codec_buf_reserve always keeps that much slack. */
 #define CODEC_PAD 8
+#define CODEC_MAX_MARKS 16
 
 struct codec_buf {
 	uint8_t *data; /* owned; cap + CODEC_PAD bytes allocated */
 	size_t len;
 	size_t cap;
 	bool failed; /* an allocation failed: contents are incomplete */
+	/* Set by the caller: int streams that are neither constant nor
+	 * cheaper as runs are written as CHUNK_INT_DELTA_PLANES, for a zstd
+	 * frame to entropy-code (chunk.c tries a column both ways). */
+	bool int_planes;
+	bool planes_used;  /* a CHUNK_INT_DELTA_PLANES stream was written */
+	/* Where planes start (the first CODEC_MAX_MARKS of them): chunk.c
+	 * ends a zstd block there so each plane gets its own literal table. */
+	unsigned nmarks;
+	size_t marks[CODEC_MAX_MARKS];
 };
 
-#define CODEC_BUF_INIT {NULL, 0, 0, false}
+#define CODEC_BUF_INIT {NULL, 0, 0, false, false, false, 0, {0}}
 
 /* Make room for extra more bytes (plus the pad). False once failed. */
 bool codec_buf_reserve(struct codec_buf *b, size_t extra);
@@ -145,6 +155,7 @@ static inline double codec_bits_f64(uint64_t u)
 struct codec_cur {
 	const uint8_t *p;   /* next byte */
 	const uint8_t *end; /* one past the last readable byte */
+	bool planes_ok;     /* CHUNK_INT_DELTA_PLANES may occur (a version 2 chunk) */
 };
 
 /* Record where corruption was found; CODEC_CORRUPT() does that and is
@@ -216,8 +227,10 @@ uint64_t codec_bitr_get(struct codec_bitr *r, unsigned n);
 size_t codec_bitr_used(const struct codec_bitr *r, const uint8_t *start);
 
 /* ---- integer streams (codec_int.c) --------------------------------------
- * An int stream holds n 64-bit values in one of four modes (chunk_format.h
- * "INT STREAM"); the encoder picks the smallest. n = 0 writes nothing. */
+ * An int stream holds n 64-bit values in one of five modes (chunk_format.h
+ * "INT STREAM"); the encoder picks the smallest, or with b->int_planes the
+ * byte planes of the differences unless constant or runs are smaller. n = 0 writes
+ * nothing. */
 
 int codec_int_encode(struct codec_buf *b, const uint64_t *v, size_t n)
 	__attribute__((warn_unused_result));

@@ -613,6 +613,17 @@ static int f64_encode_best(struct codec_buf *b, const double *v, size_t n, bool 
 		codec_put_bytes(b, v, 8);
 		return b->failed ? -ENOMEM : CHUNK_ENC_F64_CONST;
 	}
+	if (b->int_planes) {
+		/* The zstd variant chunk.c weighs against the smallest: decimal
+		 * digits as byte planes. Sizes before compression say nothing
+		 * about it, so no other candidate is tried. */
+		unsigned e;
+		bool f32;
+		dec_choose(v, n, &e, &f32);
+		if ((rc = dec_write(b, v, n, e, f32)))
+			return rc;
+		return b->failed ? -ENOMEM : CHUNK_ENC_F64_DEC;
+	}
 	best = f64_candidates(v, n, allow_dict, cand, enc);
 	if (best < 0) {
 		rc = best;

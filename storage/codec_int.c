@@ -1,4 +1,4 @@
-/* codec_int.c: int streams (chunk_format.h "INT STREAM"): constant, patched frame-of-reference blocks, delta, run-length.
+/* codec_int.c: int streams (chunk_format.h "INT STREAM"): constant, patched frame-of-reference blocks, delta, run-length, byte planes of differences.
  * The encoder computes the exact size of each mode and writes the smallest; every digit, index, residual and step goes through here. */
 #include <errno.h>
 #include <stdlib.h>
@@ -227,6 +227,78 @@ static int rle_read(struct codec_cur *c, uint64_t *out, size_t n)
 	return at == n ? 0 : CODEC_CORRUPT();
 }
 
+/* ---- byte planes of differences ---------------------------------------------- */
+
+static unsigned delta_planes_count(const uint64_t *v, size_t n)
+{
+	uint64_t any = 0;
+	unsigned k;
+
+	for (size_t i = 1; i < n; i++)
+		any |= codec_zz(v[i] - v[i - 1]);
+	k = (codec_bitlen(any) + 7) / 8;
+	return k ? k : 1;
+}
+
+static size_t delta_planes_cost(const uint64_t *v, size_t n)
+{
+	size_t head = codec_varint_len(codec_zz(v[0]));
+
+	return n == 1 ? head : head + 1 + delta_planes_count(v, n) * (n - 1);
+}
+
+static void delta_planes_write(struct codec_buf *b, const uint64_t *v, size_t n)
+{
+	size_t m = n - 1;
+	unsigned k;
+
+	codec_put_varint(b, codec_zz(v[0]));
+	b->planes_used = true;
+	if (n == 1)
+		return;
+	k = delta_planes_count(v, n);
+	codec_put_u8(b, (uint8_t)k);
+	if (!codec_buf_reserve(b, (size_t)k * m))
+		return;
+	for (unsigned j = 0; j < k; j++) {
+		uint8_t *p = b->data + b->len;
+		if (b->nmarks < CODEC_MAX_MARKS)
+			b->marks[b->nmarks++] = b->len;
+		for (size_t i = 0; i < m; i++)
+			p[i] = (uint8_t)(codec_zz(v[i + 1] - v[i]) >> (8 * j));
+		b->len += m;
+	}
+}
+
+static int delta_planes_read(struct codec_cur *c, uint64_t *out, size_t n)
+{
+	uint64_t first, prev;
+	const uint8_t *p;
+	size_t m = n - 1;
+	uint8_t k;
+	int rc;
+
+	if ((rc = codec_get_varint(c, &first)))
+		return rc;
+	prev = out[0] = codec_unzz(first);
+	if (n == 1)
+		return 0;
+	if ((rc = codec_get_u8(c, &k)))
+		return rc;
+	if (k < 1 || k > 8 || m > SIZE_MAX / k)
+		return CODEC_CORRUPT();
+	if ((rc = codec_get_bytes(c, (size_t)k * m, &p)))
+		return rc;
+	for (size_t i = 0; i < m; i++) {
+		uint64_t u = p[i];
+		for (unsigned j = 1; j < k; j++)
+			u |= (uint64_t)p[j * m + i] << (8 * j);
+		prev += codec_unzz(u);
+		out[i + 1] = prev;
+	}
+	return 0;
+}
+
 /* ---- choosing and writing ------------------------------------------------- */
 
 static bool all_equal(const uint64_t *v, size_t n)
@@ -258,6 +330,10 @@ static int int_choose(const uint64_t *v, size_t n, int only_mode, struct int_cho
 		ch->mode = CHUNK_INT_CONST;
 		return 0;
 	}
+	if (only_mode == CHUNK_INT_DELTA_PLANES) {
+		ch->mode = CHUNK_INT_DELTA_PLANES;
+		return 0;
+	}
 	if (only_mode < 0 || only_mode == CHUNK_INT_PFOR) {
 		best = pfor_plan(v, n, ch->plans);
 		ch->mode = CHUNK_INT_PFOR;
@@ -286,10 +362,17 @@ static int int_encode(struct codec_buf *b, const uint64_t *v, size_t n, int only
 
 	if (n == 0)
 		return 0;
-	if (only_mode == CHUNK_INT_CONST)
+	if (only_mode == CHUNK_INT_CONST) {
 		ch.mode = CHUNK_INT_CONST;
-	else if ((rc = int_choose(v, n, only_mode, &ch)))
+	} else if (only_mode < 0 && b->int_planes) {
+		/* For a zstd frame: byte planes, unless one value or runs are
+		 * smaller already before compression. */
+		size_t cost = delta_planes_cost(v, n);
+		ch.mode = all_equal(v, n) ? CHUNK_INT_CONST
+			: rle_cost(v, n, cost) < cost ? CHUNK_INT_RLE : CHUNK_INT_DELTA_PLANES;
+	} else if ((rc = int_choose(v, n, only_mode, &ch))) {
 		goto out;
+	}
 	codec_put_u8(b, (uint8_t)ch.mode);
 	switch (ch.mode) {
 	case CHUNK_INT_CONST: codec_put_varint(b, codec_zz(v[0])); break;
@@ -298,6 +381,7 @@ static int int_encode(struct codec_buf *b, const uint64_t *v, size_t n, int only
 		codec_put_varint(b, codec_zz(v[0]));
 		pfor_write(b, ch.deltas, n - 1, ch.dplans);
 		break;
+	case CHUNK_INT_DELTA_PLANES: delta_planes_write(b, v, n); break;
 	default: rle_write(b, v, n); break;
 	}
 	rc = b->failed ? -ENOMEM : 0;
@@ -314,7 +398,7 @@ int codec_int_encode(struct codec_buf *b, const uint64_t *v, size_t n)
 
 int codec_int_encode_mode(struct codec_buf *b, const uint64_t *v, size_t n, unsigned mode)
 {
-	if (mode > CHUNK_INT_RLE || (mode == CHUNK_INT_CONST && n && !all_equal(v, n)))
+	if (mode > CHUNK_INT_DELTA_PLANES || (mode == CHUNK_INT_CONST && n && !all_equal(v, n)))
 		return -EINVAL;
 	return int_encode(b, v, n, (int)mode);
 }
@@ -346,6 +430,10 @@ int codec_int_decode(struct codec_cur *c, uint64_t *out, size_t n)
 			out[i] += out[i - 1];
 		return 0;
 	case CHUNK_INT_RLE: return rle_read(c, out, n);
+	case CHUNK_INT_DELTA_PLANES:
+		if (!c->planes_ok)
+			return CODEC_CORRUPT(); /* not in a version 1 chunk */
+		return delta_planes_read(c, out, n);
 	default: return CODEC_CORRUPT();
 	}
 }
