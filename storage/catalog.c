@@ -68,6 +68,7 @@ static const char *const catalog_sql[CS_COUNT] = {
 	[CS_PART_DELETE] = "DELETE FROM partitions WHERE start_ns = ?1",
 	[CS_FILE_INSERT] = "INSERT INTO files (partition_start_ns, relpath) VALUES (?1, ?2)",
 	[CS_FILE_SET_BYTES] = "UPDATE files SET bytes = ?2 WHERE id = ?1",
+	[CS_FILE_SET_COMPACTED] = "UPDATE files SET compacted = 1 WHERE id = ?1",
 	[CS_FILE_EXTEND] = "UPDATE files SET bytes = ?2 WHERE id = ?1 AND bytes < ?2",
 	[CS_FILE_DELETE] = "DELETE FROM files WHERE id = ?1 RETURNING partition_start_ns",
 	[CS_CHUNK_INSERT] = "INSERT INTO chunks (tag_id, t_min, seq, id, t_max, file_id,"
@@ -92,7 +93,8 @@ static const char *const catalog_sql[CS_COUNT] = {
 			" FROM tags t LEFT JOIN tag_meta m ON m.tag_id = t.id WHERE t.id = ?1",
 	[CS_FILES_OF_PART] = "SELECT id, relpath, bytes FROM files WHERE partition_start_ns = ?1"
 			     " ORDER BY id",
-	[CS_PARTS] = "SELECT p.start_ns, p.end_ns, count(f.id), coalesce(sum(f.bytes), 0)"
+	[CS_PARTS] = "SELECT p.start_ns, p.end_ns, count(f.id), coalesce(sum(f.bytes), 0),"
+		     " coalesce(sum(f.compacted), 0)"
 		     " FROM partitions p LEFT JOIN files f ON f.partition_start_ns = p.start_ns"
 		     " GROUP BY p.start_ns ORDER BY p.start_ns",
 	/* The lower bound on t_min (t0 minus the tag's widest chunk) keeps the
@@ -561,20 +563,27 @@ static int catalog__identify(struct catalog_conn *w, bool *fresh, int64_t *versi
  * transaction per step (catalog_format.h, MIGRATION). */
 static int catalog__migrate(struct catalog_conn *w, int64_t version)
 {
-	static const char v2[] = "BEGIN IMMEDIATE;" CATALOG_SCHEMA_V2_SQL
-				 "PRAGMA user_version = 2;"
-				 "COMMIT;";
-	int src, rc;
+	static const char *const steps[] = {
+		[2] = "BEGIN IMMEDIATE;" CATALOG_SCHEMA_V2_SQL "PRAGMA user_version = 2; COMMIT;",
+		[3] = "BEGIN IMMEDIATE;" CATALOG_SCHEMA_V3_SQL "PRAGMA user_version = 3; COMMIT;",
+	};
+	_Static_assert(sizeof steps / sizeof steps[0] == CATALOG_SCHEMA_VERSION + 1,
+		       "a migration step for every schema version");
 
-	if (version >= 2)
-		return 0;
-	src = sqlite3_exec(w->db, v2, NULL, NULL, NULL);
-	if (src != SQLITE_OK) {
-		rc = CATALOG__SQLFAIL(w, src, "migrate schema 1 -> 2");
-		catalog__rollback(w);
-		return rc;
+	for (int64_t to = version + 1; to <= CATALOG_SCHEMA_VERSION; to++) {
+		int src = sqlite3_exec(w->db, steps[to], NULL, NULL, NULL);
+		if (src != SQLITE_OK) {
+			char what[48];
+			int rc;
+			snprintf(what, sizeof what, "migrate schema %lld -> %lld", (long long)(to - 1),
+				 (long long)to);
+			rc = CATALOG__SQLFAIL(w, src, what);
+			catalog__rollback(w);
+			return rc;
+		}
+		log_info("catalog", "%s: schema migrated from version %lld to %lld", w->cat->path,
+			 (long long)(to - 1), (long long)to);
 	}
-	log_info("catalog", "%s: schema migrated from version 1 to 2", w->cat->path);
 	return 0;
 }
 
@@ -630,7 +639,7 @@ static int catalog__sync_dir(const char *path)
 static int catalog__create(struct catalog_conn *w)
 {
 	static const char sql[] =
-		"BEGIN IMMEDIATE;" CATALOG_SCHEMA_V1_SQL CATALOG_SCHEMA_V2_SQL
+		"BEGIN IMMEDIATE;" CATALOG_SCHEMA_V1_SQL CATALOG_SCHEMA_V2_SQL CATALOG_SCHEMA_V3_SQL
 		"PRAGMA application_id = " CATALOG__STR(CATALOG_APPLICATION_ID) ";"
 		"PRAGMA user_version = " CATALOG__STR(CATALOG_SCHEMA_VERSION) ";"
 		"COMMIT;";

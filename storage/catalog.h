@@ -208,6 +208,7 @@ struct catalog_partition {
 	int64_t start_ns, end_ns;  /* [start_ns, end_ns) */
 	uint64_t files;
 	uint64_t bytes;            /* sum of the files' bytes */
+	uint64_t compacted_files;  /* of files, those a compaction wrote */
 };
 
 typedef int (*catalog_partition_fn)(void *arg, const struct catalog_partition *part);
@@ -225,6 +226,10 @@ int catalog_file_add(struct catalog *cat, int64_t partition_start_ns, int64_t pa
  * commit_seal already raises it to the end of every chunk it commits. */
 int catalog_file_set_bytes(struct catalog *cat, uint64_t file_id, uint64_t bytes)
 	__attribute__((warn_unused_result));
+
+/* Writer. Record that a compaction wrote file_id (files.compacted), once
+ * its chunk rows are committed. 0 or -ENOENT. */
+int catalog_file_set_compacted(struct catalog *cat, uint64_t file_id) __attribute__((warn_unused_result));
 
 /* Writer. Forget file_id (after compaction moved its chunks away); its
  * partition goes with its last file. Returns 0, -ENOENT, or -ENOTEMPTY

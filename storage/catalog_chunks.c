@@ -119,6 +119,23 @@ int catalog_file_set_bytes(struct catalog *cat, uint64_t file_id, uint64_t bytes
 	return catalog__write_end(cat, rc);
 }
 
+int catalog_file_set_compacted(struct catalog *cat, uint64_t file_id)
+{
+	struct catalog_conn *w = NULL;
+	struct catalog__bind b;
+	int rc = catalog__write_begin(cat, &w);
+
+	if (rc < 0)
+		return rc;
+	b = catalog__bind_start(w->stmt[CS_FILE_SET_COMPACTED]);
+	catalog__bind_i64(&b, (int64_t)file_id);
+	rc = b.src != SQLITE_OK ? CATALOG__SQLFAIL(w, b.src, "bind file")
+				: catalog__run(w, w->stmt[CS_FILE_SET_COMPACTED], "mark file compacted");
+	if (rc == 0 && sqlite3_changes(w->db) == 0)
+		rc = catalog__fail(-ENOENT, "no chunk file with id %llu", (unsigned long long)file_id);
+	return catalog__write_end(cat, rc);
+}
+
 /* Inside the writer's transaction: delete file id's row; *start gets its
  * partition. */
 static int catalog__file_delete(struct catalog_conn *w, uint64_t id, int64_t *start)
@@ -229,6 +246,7 @@ int catalog_partitions_list(struct catalog *cat, catalog_partition_fn fn, void *
 		p.end_ns = sqlite3_column_int64(s, 1);
 		p.files = (uint64_t)sqlite3_column_int64(s, 2);
 		p.bytes = (uint64_t)sqlite3_column_int64(s, 3);
+		p.compacted_files = (uint64_t)sqlite3_column_int64(s, 4);
 		rc = fn(arg, &p);
 		if (rc != 0)
 			break;

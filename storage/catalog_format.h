@@ -12,7 +12,7 @@
  * IDENTITY AND VERSION
  *
  *   PRAGMA application_id = 0x48534354 ("HSCT": HiStorian CaTalog)
- *   PRAGMA user_version   = CATALOG_SCHEMA_VERSION (2)
+ *   PRAGMA user_version   = CATALOG_SCHEMA_VERSION (3)
  *
  *   A file is a historian catalog iff it is an SQLite database whose
  *   application_id is CATALOG_APPLICATION_ID and whose user_version is
@@ -72,6 +72,10 @@
  *     relpath             TEXT     UNIQUE, e.g. "chunks/2024-W05/000017.chk"
  *     bytes               INTEGER  at least the end (file_offset + length)
  *                                  of every chunk committed into the file
+ *     compacted           INTEGER  [v3] 1 once a compaction wrote the file
+ *                                  (its chunks are at the compaction's zstd
+ *                                  level), else 0: a cold partition holding
+ *                                  one file with 0 is still worth a rewrite
  *     index files_by_partition (partition_start_ns).
  *
  *   chunks: the chunk index, one row per sealed chunk (WITHOUT ROWID,
@@ -142,6 +146,8 @@
  *
  *   1 -> 2: CATALOG_SCHEMA_V2_SQL adds the [v2] columns (NULL in existing
  *   rows) in one transaction with the user_version bump.
+ *   2 -> 3: CATALOG_SCHEMA_V3_SQL adds files.compacted, 0 in existing rows
+ *   (their partitions are compacted once more), the same way.
  *
  *   SQLite recovers its own WAL at open. A file SQLite reports as corrupt
  *   or not a database, or with a foreign application_id, is refused with
@@ -149,7 +155,7 @@
  */
 
 #define CATALOG_APPLICATION_ID 0x48534354 /* "HSCT" */
-#define CATALOG_SCHEMA_VERSION 2
+#define CATALOG_SCHEMA_VERSION 3
 
 /* value types as stored in tags.type; never reuse a number */
 #define CATALOG_DB_TYPE_FLOAT64 1
@@ -238,5 +244,11 @@
 	"ALTER TABLE chunks ADD COLUMN v_m2 REAL;" \
 	"ALTER TABLE chunks ADD COLUMN integral_step REAL;" \
 	"ALTER TABLE chunks ADD COLUMN max_gap_ns INTEGER CHECK (max_gap_ns >= 0);"
+
+/* Version 2 -> 3: compaction must know a partition written by one seal
+ * (zstd level of a seal) from one it already rewrote. A new catalog runs
+ * V1, V2 then V3. */
+#define CATALOG_SCHEMA_V3_SQL \
+	"ALTER TABLE files ADD COLUMN compacted INTEGER NOT NULL DEFAULT 0 CHECK (compacted IN (0, 1));"
 
 #endif

@@ -556,6 +556,11 @@ int store__compact_partition(struct store *st, const struct catalog_partition *p
 		rc = chunkfiles_sync(st->files);
 	if (rc == 0)
 		rc = compact_commit(&s, &old, &files);
+	/* After the swap: a crash before this mark only means the partition
+	 * is rewritten once more. */
+	for (size_t i = 0; rc == 0 && i < s.nrows; i++)
+		if (i == 0 || s.rows[i].file_id != s.rows[i - 1].file_id)
+			rc = catalog_file_set_compacted(st->cat, s.rows[i].file_id);
 	if (rc == 0)
 		log_info("storage", "compacted partition %lld: %zu chunks in %zu files into %zu chunks in %.3f s",
 			 (long long)(part->start_ns / 1000000000), old.count, files.count, s.nrows,
@@ -590,19 +595,25 @@ int store__compact(struct store *st, bool hot_too, size_t *done)
 	int rc;
 
 	*done = 0;
-	pthread_mutex_lock(&st->seal_lock);
 	rc = store__partitions(st, &parts);
 	for (size_t i = 0; rc == 0 && i < parts.count; i++) {
 		const struct catalog_partition *p = &parts.v[i];
 		/* Cold: no regular sample can still arrive for it. */
 		bool cold = p->end_ns <= now - st->opts.seal_interval_ns;
-		if (p->files < 2 || (!cold && !hot_too))
+		/* One file a seal wrote is rewritten too: its chunks are at the
+		 * seal's fast zstd level (a partition filled by one import). */
+		bool done_already = p->files == 1 && p->compacted_files == 1;
+		if (p->files == 0 || done_already || (!cold && !hot_too))
 			continue;
+		/* The lock per partition: seals go on between them, so a long
+		 * round (the first after an upgrade rewrites every partition once)
+		 * never holds the head back for more than one partition. */
+		pthread_mutex_lock(&st->seal_lock);
 		rc = store__compact_partition(st, p);
+		pthread_mutex_unlock(&st->seal_lock);
 		if (rc == 0)
 			(*done)++;
 	}
-	pthread_mutex_unlock(&st->seal_lock);
 	free(parts.v);
 	if (*done > 0)
 		mem_give_back(); /* the merge buffers of every rewritten tag */

@@ -283,17 +283,17 @@ START_TEST(test_newer_version_refused)
 	int rc;
 
 	catalog_close(cat);
-	raw_exec("PRAGMA user_version = 3");
+	raw_exec("PRAGMA user_version = 4");
 	cat = (struct catalog *)&cat; /* must be reset to NULL */
 	rc = catalog_open(db_path, &cat, err);
 	ck_assert_int_eq(rc, -EPROTONOSUPPORT);
 	ck_assert_ptr_null(cat);
 	ck_assert_str_contains(err, db_path);
 	ck_assert_str_contains(err, "newer");
-	ck_assert_str_contains(err, "version 3");
+	ck_assert_str_contains(err, "version 4");
 	ck_assert_str_eq(catalog_errmsg(), err);
 	/* Refused without being touched. */
-	ck_assert_int_eq(raw_int("PRAGMA user_version"), 3);
+	ck_assert_int_eq(raw_int("PRAGMA user_version"), 4);
 }
 END_TEST
 
@@ -320,6 +320,7 @@ START_TEST(test_migrate_v1)
 		 "UPDATE counters SET value = 2 WHERE name = 'next_chunk_id';");
 	cat = cat_open();
 	ck_assert_int_eq(raw_int("PRAGMA user_version"), CATALOG_SCHEMA_VERSION);
+	ck_assert_int_eq(raw_int("SELECT compacted FROM files WHERE relpath = 'p/old'"), 0); /* v3 */
 	ck_assert_ok(catalog_verify(cat));
 	ck_assert_ok(catalog_chunk_get(cat, 1, &got));
 	ck_assert(!got.has_ext);
@@ -1458,6 +1459,13 @@ START_TEST(test_files)
 	ck_assert_int_eq(p.v[1].end_ns, 200);
 	ck_assert_uint_eq(p.v[1].files, 2);
 	ck_assert_uint_eq(p.v[1].bytes, 4100 + 777); /* f1 extended to the chunk's end */
+	ck_assert_uint_eq(p.v[1].compacted_files, 0);
+	ck_assert_ok(catalog_file_set_compacted(cat, f2));
+	ck_assert_int_eq(catalog_file_set_compacted(cat, 999), -ENOENT);
+	p.n = 0;
+	ck_assert_ok(catalog_partitions_list(cat, collect_part, &p));
+	ck_assert_uint_eq(p.v[0].compacted_files, 0);
+	ck_assert_uint_eq(p.v[1].compacted_files, 1);
 	ck_assert_ok(catalog_files_list(cat, 100, collect_file, &fl));
 	ck_assert_uint_eq(fl.n, 2);
 	ck_assert_str_eq(fl.paths[0], "p100/1");

@@ -571,6 +571,36 @@ START_TEST(test_compaction_merges_overlaps)
 }
 END_TEST
 
+/* A partition one seal wrote (an import) is rewritten once at the
+ * compaction's zstd level, then left alone; so is one after a restart. */
+START_TEST(test_compaction_rewrites_single_seal_once)
+{
+	struct store *st = open_store();
+	uint32_t id = tag(st, "one", VALUE_FLOAT64);
+	static int64_t ts[3000];
+	static double v[3000];
+	size_t parts;
+
+	for (int i = 0; i < 3000; i++)
+		put_f64(st, id, T0 + i * SEC, (double)((i * 7919) % 1013) / 100.0);
+	ck_assert_int_eq(store_seal_now(st), 0);
+	ck_assert_uint_eq(count_files(), 1);
+	ck_assert_int_eq(store_compact_now(st, &parts), 0);
+	ck_assert_uint_eq(parts, 1);
+	ck_assert_uint_eq(count_files(), 1);
+	ck_assert_uint_eq(scan_f64(st, id, T0, T0 + 4000 * SEC, ts, v, 3000), 3000);
+	ck_assert_double_eq(v[2999], (double)((2999 * 7919) % 1013) / 100.0);
+	ck_assert_int_eq(store_compact_now(st, &parts), 0);
+	ck_assert_uint_eq(parts, 0);
+	store_close(st);
+	st = open_store();
+	ck_assert_int_eq(store_compact_now(st, &parts), 0);
+	ck_assert_uint_eq(parts, 0);
+	ck_assert_uint_eq(scan_f64(st, id, T0, T0 + 4000 * SEC, ts, v, 3000), 3000);
+	store_close(st);
+}
+END_TEST
+
 START_TEST(test_scan_survives_compaction)
 {
 	struct store *st = open_store();
@@ -910,6 +940,7 @@ static Suite *store_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_compaction_merges_overlaps);
+	tcase_add_test(tc, test_compaction_rewrites_single_seal_once);
 	tcase_add_test(tc, test_scan_survives_compaction);
 	tcase_add_test(tc, test_retention);
 	suite_add_tcase(s, tc);
