@@ -82,6 +82,8 @@ void ingest_batch_free(struct ingest_batch *b)
 	free(b->names);
 	free(b->slots);
 	free(b->labels);
+	free(b->raw);
+	free(b->raw_slots);
 	strbuf_free(&b->arena);
 	free(b);
 }
@@ -445,48 +447,146 @@ static int field_value(struct ingest_batch *b, struct scratch *sc, const struct 
 	return -1;
 }
 
+/* --- raw (series, field) keys -------------------------------------------- */
+
+static int grow_raw_slots(struct ingest_batch *b)
+{
+	size_t cap = b->raw_slot_cap ? b->raw_slot_cap * 2 : 256;
+	uint32_t *slots = malloc(cap * sizeof *slots);
+
+	if (!slots)
+		return -ENOMEM;
+	memset(slots, 0xff, cap * sizeof *slots);
+	for (size_t i = 0; i < b->nraw; i++) {
+		size_t k = b->raw[i].hash & (cap - 1);
+		while (slots[k] != UINT32_MAX)
+			k = (k + 1) & (cap - 1);
+		slots[k] = (uint32_t)i;
+	}
+	free(b->raw_slots);
+	b->raw_slots = slots;
+	b->raw_slot_cap = cap;
+	return 0;
+}
+
+static uint64_t raw_key_hash(uint64_t series_hash, const struct lp_str *field)
+{
+	return (series_hash * 0x9E3779B97F4A7C15ull) ^ hash_name(field->ptr, field->len);
+}
+
+/* The name index the (series, field) bytes were given before in this
+ * batch, or UINT32_MAX. */
+static uint32_t raw_key_find(const struct ingest_batch *b, uint64_t h, const char *series,
+			     size_t series_len, const struct lp_str *field)
+{
+	if (!b->raw_slot_cap)
+		return UINT32_MAX;
+	for (size_t k = h & (b->raw_slot_cap - 1); b->raw_slots[k] != UINT32_MAX;
+	     k = (k + 1) & (b->raw_slot_cap - 1)) {
+		const struct batch_raw_key *r = &b->raw[b->raw_slots[k]];
+		const char *at = b->arena.data + r->off;
+		if (r->hash == h && r->series_len == series_len && r->field_len == field->len &&
+		    memcmp(at, series, series_len) == 0 &&
+		    memcmp(at + series_len, field->ptr, field->len) == 0)
+			return r->name;
+	}
+	return UINT32_MAX;
+}
+
+static int raw_key_add(struct ingest_batch *b, uint64_t h, const char *series, size_t series_len,
+		       const struct lp_str *field, uint32_t name)
+{
+	size_t k;
+
+	if ((b->nraw + 1) * 2 > b->raw_slot_cap && grow_raw_slots(b) != 0)
+		return -ENOMEM;
+	if (vec_grow(&b->raw, &b->raw_cap, b->nraw, sizeof *b->raw) != 0)
+		return -ENOMEM;
+	b->raw[b->nraw] = (struct batch_raw_key){.hash = h, .series_len = (uint32_t)series_len,
+						 .field_len = field->len, .name = name};
+	b->raw[b->nraw].off = ingest__keep(b, series, series_len);
+	ingest__keep(b, field->ptr, field->len);
+	if (strbuf_failed(&b->arena))
+		return -ENOMEM;
+	for (k = h & (b->raw_slot_cap - 1); b->raw_slots[k] != UINT32_MAX; k = (k + 1) & (b->raw_slot_cap - 1))
+		;
+	b->raw_slots[k] = (uint32_t)b->nraw++;
+	return 0;
+}
+
+/* A line's names, unescaped and rendered: only for a (series, field) the
+ * batch has not seen spelled this way. */
+struct line_names {
+	bool ready;
+	const char *meas;
+	size_t mlen, plen;
+	struct tagname_label labels[LP_MAX_LABELS];
+	char label_part[NAME_MAX_BYTES + 1];
+};
+
+/* Unescape the measurement and labels, sort the labels and render the
+ * label part every field of the line shares. False when the line is too
+ * long for the scratch space. */
+static bool line_names_prepare(struct line_names *ln, struct scratch *sc, const struct lp_line *l)
+{
+	ln->meas = unescape(sc, &l->measurement, &ln->mlen);
+	for (uint32_t i = 0; ln->meas && i < l->nlabels; i++) {
+		struct tagname_label *lb = &ln->labels[i];
+		lb->key = unescape(sc, &l->label_keys[i], &lb->key_len);
+		lb->value = unescape(sc, &l->label_values[i], &lb->value_len);
+		if (!lb->key || !lb->value)
+			ln->meas = NULL;
+	}
+	if (!ln->meas)
+		return false;
+	tagname_sort_labels(ln->labels, l->nlabels);
+	ln->plen = tagname_render_labels(ln->label_part, sizeof ln->label_part, ln->labels, l->nlabels);
+	ln->ready = true;
+	return true;
+}
+
 static int add_line(struct ingest_batch *b, const struct lp_line *l, int64_t now_ns,
 		    struct ingest_report *rep)
 {
 	static _Thread_local struct scratch sc;
-	struct tagname_label labels[LP_MAX_LABELS];
-	char name[NAME_MAX_BYTES + 1], label_part[NAME_MAX_BYTES + 1];
-	size_t mlen, plen, start = b->npending;
-	const char *meas;
+	static _Thread_local struct line_names ln;
+	char name[NAME_MAX_BYTES + 1];
+	size_t start = b->npending;
+	/* The series as sent: the measurement through the last label. */
+	const struct lp_str *last = l->nlabels ? &l->label_values[l->nlabels - 1] : &l->measurement;
+	const char *series = l->measurement.ptr;
+	size_t series_len = (size_t)(last->ptr + last->len - series);
+	uint64_t series_hash = hash_name(series, series_len);
 	quality_t q;
 
 	sc.used = 0;
+	ln.ready = false;
 	if (line_quality(l, &q) != 0) {
 		ingest__error(rep, l->line_no, 0, "quality must be an integer OPC UA status code");
 		return 0;
 	}
-	meas = unescape(&sc, &l->measurement, &mlen);
-	for (uint32_t i = 0; meas && i < l->nlabels; i++) {
-		labels[i].key = unescape(&sc, &l->label_keys[i], &labels[i].key_len);
-		labels[i].value = unescape(&sc, &l->label_values[i], &labels[i].value_len);
-		if (!labels[i].key || !labels[i].value)
-			meas = NULL;
-	}
-	if (!meas) {
-		ingest__error(rep, l->line_no, 0, "line too long");
-		return 0;
-	}
-	tagname_sort_labels(labels, l->nlabels);
-	/* Every field of the line shares its label part: render it once. */
-	plen = tagname_render_labels(label_part, sizeof label_part, labels, l->nlabels);
 	for (uint32_t i = 0; i < l->nfields; i++) {
 		const struct lp_field *f = &l->fields[i];
 		struct pending_sample p = {.line = l->line_no, .quality = q,
 					   .ts_ns = l->has_time ? l->time_ns : now_ns};
-		size_t flen, nlen;
+		size_t flen, nlen = 0;
 		const char *field = unescape(&sc, &f->key, &flen);
+		uint64_t h = raw_key_hash(series_hash, &f->key);
 		int rc;
 		if (field && flen == 7 && memcmp(field, "quality", 7) == 0)
 			continue;
-		nlen = field && plen < sizeof label_part
-			       ? tagname_render_field(name, sizeof name, meas, mlen, field, flen,
-						      label_part, plen)
-			       : SIZE_MAX;
+		p.name = raw_key_find(b, h, series, series_len, &f->key);
+		if (p.name == UINT32_MAX) {
+			if (!ln.ready && !line_names_prepare(&ln, &sc, l)) {
+				b->npending = start;
+				ingest__error(rep, l->line_no, 0, "line too long");
+				return 0;
+			}
+			nlen = field && ln.plen < sizeof ln.label_part
+				       ? tagname_render_field(name, sizeof name, ln.meas, ln.mlen, field,
+							      flen, ln.label_part, ln.plen)
+				       : SIZE_MAX;
+		}
 		if (nlen > NAME_MAX_BYTES || field_value(b, &sc, f, &p) != 0) {
 			b->npending = start; /* the whole line goes */
 			ingest__error(rep, l->line_no, 0,
@@ -494,7 +594,12 @@ static int add_line(struct ingest_batch *b, const struct lp_line *l, int64_t now
 							    : "unsigned value beyond the int64 range");
 			return 0;
 		}
-		rc = ingest__name(b, name, nlen, p.type, labels, l->nlabels, &p.name);
+		rc = 0;
+		if (p.name == UINT32_MAX) {
+			rc = ingest__name(b, name, nlen, p.type, ln.labels, l->nlabels, &p.name);
+			if (rc == 0)
+				rc = raw_key_add(b, h, series, series_len, &f->key, p.name);
+		}
 		if (rc == 0)
 			rc = ingest__add(b, &p);
 		if (rc != 0)

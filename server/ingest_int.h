@@ -33,6 +33,16 @@ struct batch_name {
 	enum value_type existing; /* the tag's type when status is HS_ETYPE */
 };
 
+/* A (series, field) as the line protocol spelled it, mapped to its name:
+ * lines repeat their series every second, so the raw bytes find the name
+ * without unescaping, sorting and rendering it again. */
+struct batch_raw_key {
+	uint64_t hash;
+	size_t off;           /* series bytes, then field bytes, in the arena */
+	uint32_t series_len, field_len;
+	uint32_t name;        /* index into names */
+};
+
 struct batch_label {
 	size_t key_off, value_off;
 	uint32_t key_len, value_len;
@@ -64,6 +74,10 @@ struct ingest_batch {
 	size_t slot_cap;
 	struct batch_label *labels;
 	size_t nlabels, labels_cap;
+	struct batch_raw_key *raw;
+	size_t nraw, raw_cap;
+	uint32_t *raw_slots;  /* open addressing over raw; UINT32_MAX = empty */
+	size_t raw_slot_cap;
 	struct pending_sample *pending;
 	size_t npending, pending_cap;
 	struct store_sample *samples; /* final, after ingest__finish */

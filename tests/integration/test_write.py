@@ -45,6 +45,29 @@ class Writes(DaemonTest):
         self.assertIs(raw(d, "valve.open,id=v1")["samples"][0]["v"], True)
         self.assertEqual(raw(d, "valve.state,id=v1")["samples"][0]["v"], 'half "open"')
 
+    def test_one_batch_many_spellings_of_a_series(self):
+        # Within one body a (series, field) is looked up by the bytes the line
+        # used; differently ordered or escaped spellings of one series must
+        # still land on one tag, and a type conflict inside the batch still
+        # refuses its line.
+        d = self.daemon()
+        body = ("m,b=2,a=1 f=1,g=10 1735689600\n"
+                "m,a=1,b=2 f=2 1735689601\n"
+                "m,b=2,a=1 g=11,f=3 1735689602\n"
+                "m,a=1,b=2 f=4i 1735689603\n"            # conflict: f is float
+                "m\\ x,a=1 f=5 1735689600\n"             # measurement "m x"
+                "m\\ x,a=1 f=6 1735689601\n"
+                "m,a\\ =1,b=2 f=7 1735689600\n"           # label key "a " is another series
+                "m,b=2,a=1 f=8 1735689604\n")
+        status, headers, resp = self.post(d, "/write?precision=s", body)
+        doc = self.assertJsonError(status, headers, resp, 400, "partial_write")
+        self.assertEqual([e["line"] for e in doc["error"]["errors"]], [4])
+        self.assertEqual(doc["error"]["written_samples"], 9)
+        self.assertEqual([s["v"] for s in raw(d, "m.f,a=1,b=2")["samples"]], [1, 2, 3, 8])
+        self.assertEqual([s["v"] for s in raw(d, "m.g,a=1,b=2")["samples"]], [10, 11])
+        self.assertEqual([s["v"] for s in raw(d, "m x.f,a=1")["samples"]], [5, 6])
+        self.assertEqual([s["v"] for s in raw(d, "m.f,a =1,b=2")["samples"]], [7])
+
     def test_v2_write_gzip_and_precisions(self):
         d = self.daemon()
         for prec, ts, want in (("ns", "1735689600000000007", 1735689600 * SEC + 7),
