@@ -15,9 +15,12 @@ int sample_buf_reserve(struct sample_buf *buf, size_t extra)
 		return 0;
 	if (need < buf->count || need > SIZE_MAX / 16)
 		return -ENOMEM;
+	/* By half again, not double: the head's columns are these buffers,
+	 * and a 100 ms tag's hour (36,000 samples) would otherwise sit in
+	 * room for 65,536. */
 	cap = buf->cap ? buf->cap : 64;
 	while (cap < need)
-		cap *= 2;
+		cap += cap / 2;
 	ts = realloc(buf->ts_ns, cap * sizeof *buf->ts_ns);
 	if (!ts)
 		return -ENOMEM;
