@@ -497,6 +497,18 @@ int catalog_checkpoint(struct catalog *cat)
 	return rc == -EBUSY ? 0 : rc;
 }
 
+int catalog_vacuum(struct catalog *cat)
+{
+	int src, rc = 0;
+
+	pthread_mutex_lock(&cat->write_lock);
+	src = sqlite3_exec(cat->writer->db, "VACUUM", NULL, NULL, NULL);
+	if (src != SQLITE_OK)
+		rc = CATALOG__SQLFAIL(cat->writer, src, "vacuum");
+	pthread_mutex_unlock(&cat->write_lock);
+	return rc;
+}
+
 int catalog__write_begin(struct catalog *cat, struct catalog_conn **c)
 {
 	struct catalog_conn *w = cat->writer;

@@ -134,6 +134,14 @@ int catalog_tags_create(struct catalog *cat, const struct catalog_tag_spec *spec
  * Returns 0 or a negative error. */
 int catalog_checkpoint(struct catalog *cat) __attribute__((warn_unused_result));
 
+/* Writer. Rebuild catalog.db with full pages (SQLite VACUUM): rows that
+ * compaction replaced leave b-tree pages part empty, 6-10 % of the file
+ * after an import (measured on the plant and shared data sets). Takes time
+ * and temporary disk in proportion to the catalog and holds writers back
+ * meanwhile, so only the explicit compaction calls it. Readers go on.
+ * Returns 0 or a negative error. */
+int catalog_vacuum(struct catalog *cat) __attribute__((warn_unused_result));
+
 /* Reader. Call fn for every tag in id order: builds the store's in-memory
  * registry at open (10^6 tags take well under a second). */
 int catalog_tags_load(struct catalog *cat, catalog_tag_fn fn, void *arg)

@@ -489,7 +489,12 @@ int store_compact_now(struct store *st, size_t *partitions)
 	*partitions = 0;
 	if (rc == 0)
 		rc = store__compact(st, true, partitions);
-	/* The final layout includes the catalog without its SQLite WAL. */
+	/* The final layout: the catalog with full pages and without its
+	 * SQLite WAL. A vacuum that fails (no room for its temporary copy)
+	 * leaves the catalog as it was: worth a warning, not a failure. */
+	if (rc == 0 && catalog_vacuum(st->cat) != 0)
+		log_warn("storage", "catalog vacuum failed, catalog.db keeps its free space: %s",
+			 catalog_errmsg());
 	if (rc == 0)
 		rc = catalog_checkpoint(st->cat);
 	return rc;

@@ -308,8 +308,9 @@ void store_scan_use_stats(struct store_scan *scan,
 int store_seal_now(struct store *st) __attribute__((warn_unused_result));
 
 /* Seal the head, then rewrite every partition written by more than one
- * seal into one file with merged chunks, and checkpoint the catalog's
- * SQLite WAL into catalog.db: what `historiand compact` and
+ * seal (or by one seal, not yet by a compaction) into one file with merged
+ * chunks, rebuild the catalog with full pages (catalog_vacuum) and
+ * checkpoint its SQLite WAL into catalog.db: what `historiand compact` and
  * POST /api/v1/admin/compact do so that a backup or a size measurement
  * sees the final layout. *partitions counts partitions rewritten. */
 int store_compact_now(struct store *st, size_t *partitions) __attribute__((warn_unused_result));

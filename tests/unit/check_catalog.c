@@ -1485,6 +1485,36 @@ START_TEST(test_files)
 }
 END_TEST
 
+/* Rows dropped leave free pages; a vacuum gives them back and keeps the rest. */
+START_TEST(test_vacuum)
+{
+	struct catalog *cat = cat_open();
+	uint32_t a = tag_new(cat, "a", VALUE_FLOAT64);
+	uint64_t f0 = file_new(cat, 0, 100000, "p0/1"), f1 = file_new(cat, 100000, 200000, "p1/1");
+	static struct catalog_chunk c[4000];
+	struct catalog_chunk got;
+	uint64_t nchunks = 0;
+	int64_t before;
+
+	for (int i = 0; i < 4000; i++)
+		c[i] = mk_chunk(a, i < 3000 ? f0 : f1, (uint64_t)(i % 3000) * 100, i * 50, i * 50 + 10, 1);
+	ck_assert_ok(catalog_commit_seal(cat, c, 4000, NULL, 0));
+	ck_assert_ok(catalog_partition_drop(cat, 0, NULL, NULL, &nchunks));
+	ck_assert_uint_eq(nchunks, 3000);
+	ck_assert_ok(catalog_checkpoint(cat));
+	before = raw_int("PRAGMA page_count");
+	ck_assert_int_gt(raw_int("PRAGMA freelist_count"), 0);
+	ck_assert_ok(catalog_vacuum(cat));
+	ck_assert_ok(catalog_checkpoint(cat));
+	ck_assert_int_eq(raw_int("PRAGMA freelist_count"), 0);
+	ck_assert_int_lt(raw_int("PRAGMA page_count"), before);
+	ck_assert_ok(catalog_chunk_get(cat, c[3999].id, &got));
+	ck_assert_int_eq(got.t_min, 3999 * 50);
+	ck_assert_ok(catalog_verify(cat));
+	catalog_close(cat);
+}
+END_TEST
+
 START_TEST(test_partition_drop)
 {
 	struct catalog *cat = cat_open();
@@ -1796,7 +1826,7 @@ static Suite *catalog_suite(void)
 	ADD_CASE(s, "ranges", 30, test_range_edges, test_range_overlaps_ordered,
 		 test_range_wide_chunk, test_before_after);
 	ADD_CASE(s, "compaction", 30, test_replace_chunks);
-	ADD_CASE(s, "files_partitions", 30, test_files, test_partition_drop, test_chunks_expire);
+	ADD_CASE(s, "files_partitions", 30, test_files, test_partition_drop, test_chunks_expire, test_vacuum);
 	ADD_CASE(s, "state_retention", 30, test_state, test_retention);
 	ADD_CASE(s, "concurrency", 300, test_readers_during_commits, test_errmsg_per_thread);
 	return s;
