@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -119,24 +120,36 @@ static uint64_t hash_name(const char *p, size_t n)
 	return h | 1;
 }
 
-static int grow_slots(struct ingest_batch *b)
+/* Double an open-addressing table over n items of stride bytes whose
+ * first member is their uint64_t hash (batch_name, batch_raw_key). */
+_Static_assert(offsetof(struct batch_name, hash) == 0, "hash first");
+_Static_assert(offsetof(struct batch_raw_key, hash) == 0, "hash first");
+static int grow_slot_table(uint32_t **slots_io, size_t *cap_io, const void *items, size_t n,
+			   size_t stride)
 {
-	size_t cap = b->slot_cap ? b->slot_cap * 2 : 256;
+	size_t cap = *cap_io ? *cap_io * 2 : 256;
 	uint32_t *slots = malloc(cap * sizeof *slots);
 
 	if (!slots)
 		return -ENOMEM;
 	memset(slots, 0xff, cap * sizeof *slots);
-	for (size_t i = 0; i < b->nnames; i++) {
-		size_t k = b->names[i].hash & (cap - 1);
+	for (size_t i = 0; i < n; i++) {
+		uint64_t h;
+		memcpy(&h, (const char *)items + i * stride, sizeof h);
+		size_t k = h & (cap - 1);
 		while (slots[k] != UINT32_MAX)
 			k = (k + 1) & (cap - 1);
 		slots[k] = (uint32_t)i;
 	}
-	free(b->slots);
-	b->slots = slots;
-	b->slot_cap = cap;
+	free(*slots_io);
+	*slots_io = slots;
+	*cap_io = cap;
 	return 0;
+}
+
+static int grow_slots(struct ingest_batch *b)
+{
+	return grow_slot_table(&b->slots, &b->slot_cap, b->names, b->nnames, sizeof *b->names);
 }
 
 int ingest__name(struct ingest_batch *b, const char *name, size_t len, enum value_type type,
@@ -451,22 +464,7 @@ static int field_value(struct ingest_batch *b, struct scratch *sc, const struct 
 
 static int grow_raw_slots(struct ingest_batch *b)
 {
-	size_t cap = b->raw_slot_cap ? b->raw_slot_cap * 2 : 256;
-	uint32_t *slots = malloc(cap * sizeof *slots);
-
-	if (!slots)
-		return -ENOMEM;
-	memset(slots, 0xff, cap * sizeof *slots);
-	for (size_t i = 0; i < b->nraw; i++) {
-		size_t k = b->raw[i].hash & (cap - 1);
-		while (slots[k] != UINT32_MAX)
-			k = (k + 1) & (cap - 1);
-		slots[k] = (uint32_t)i;
-	}
-	free(b->raw_slots);
-	b->raw_slots = slots;
-	b->raw_slot_cap = cap;
-	return 0;
+	return grow_slot_table(&b->raw_slots, &b->raw_slot_cap, b->raw, b->nraw, sizeof *b->raw);
 }
 
 static uint64_t raw_key_hash(uint64_t series_hash, const struct lp_str *field)

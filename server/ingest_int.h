@@ -23,7 +23,7 @@ struct ingest {
 
 /* One distinct tag name of the batch. */
 struct batch_name {
-	uint64_t hash;
+	uint64_t hash;        /* first: the slot tables rehash by it */
 	size_t off;           /* name bytes in the arena */
 	uint32_t len;
 	enum value_type type; /* the type its first sample in the batch asks for */
@@ -37,7 +37,7 @@ struct batch_name {
  * lines repeat their series every second, so the raw bytes find the name
  * without unescaping, sorting and rendering it again. */
 struct batch_raw_key {
-	uint64_t hash;
+	uint64_t hash;        /* first: the slot tables rehash by it */
 	size_t off;           /* series bytes, then field bytes, in the arena */
 	uint32_t series_len, field_len;
 	uint32_t name;        /* index into names */
