@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "lib/clock.h"
 #include "lib/hs_error.h"
@@ -32,6 +33,7 @@ int ingest_new(struct store *st, const struct ingest_options *opts, struct inges
 	ing->wait_ms = opts && opts->wait_timeout_ms ? opts->wait_timeout_ms : 10000;
 	pthread_mutex_init(&ing->lock, NULL);
 	pthread_cond_init(&ing->room, NULL);
+	ing->cores = sysconf(_SC_NPROCESSORS_ONLN);
 	*out = ing;
 	return 0;
 }
@@ -613,23 +615,19 @@ static int64_t truncate_to(int64_t ns, enum lp_precision prec)
 	return ns - ns % unit[prec];
 }
 
-/* Parse text into b; every sample is numbered as its line, or as line
- * when that is not 0 (one MQTT message counts as one "line"). */
-static int add_lp_text(struct ingest_batch *b, const char *text, size_t len,
-		       enum lp_precision precision, int64_t now_ns, uint32_t line_no,
-		       struct ingest_report *rep)
+/* Parse what p has left into b; every sample is numbered as its line, or
+ * as line_no when that is not 0 (one MQTT message counts as one "line").
+ * now_ns is already truncated to the precision. */
+static int add_lp_lines(struct ingest_batch *b, struct lp_parser *p, int64_t now_ns, uint32_t line_no,
+			struct ingest_report *rep)
 {
-	struct lp_parser p;
 	struct lp_line *line = malloc(sizeof *line); /* large: not on a worker's stack */
 	struct lp_error err;
 	int rc = 0, got;
 
 	if (!line)
 		return -ENOMEM;
-	/* InfluxDB 1.x truncates the arrival time to the write's precision. */
-	now_ns = truncate_to(now_ns, precision);
-	lp_parser_init(&p, text, len, precision);
-	while (rc == 0 && (got = lp_next(&p, line, &err)) != 0) {
+	while (rc == 0 && (got = lp_next(p, line, &err)) != 0) {
 		rep->lines++;
 		if (got < 0) {
 			ingest__error(rep, line_no ? line_no : err.line, err.column, "%s", err.message);
@@ -643,6 +641,119 @@ static int add_lp_text(struct ingest_batch *b, const char *text, size_t len,
 	return rc;
 }
 
+static int add_lp_text(struct ingest_batch *b, const char *text, size_t len,
+		       enum lp_precision precision, int64_t now_ns, uint32_t line_no,
+		       struct ingest_report *rep)
+{
+	struct lp_parser p;
+
+	lp_parser_init(&p, text, len, precision);
+	/* InfluxDB 1.x truncates the arrival time to the write's precision. */
+	return add_lp_lines(b, &p, truncate_to(now_ns, precision), line_no, rep);
+}
+
+/* --- one body on two threads ------------------------------------------------ */
+
+/* A body this large is parsed in two halves on two threads when a core is
+ * free: with one writer, a request's latency is mostly its parse. */
+#define SPLIT_PARSE_MIN_BYTES (256u << 10)
+
+struct half {
+	struct ingest_batch *b;
+	struct lp_parser p;
+	int64_t now_ns;
+	int rc;
+	struct ingest_report rep;
+};
+
+static void *parse_half(void *arg)
+{
+	struct half *h = arg;
+
+	h->rc = add_lp_lines(h->b, &h->p, h->now_ns, 0, &h->rep);
+	return NULL;
+}
+
+/* Append b2's samples to b, as if b had parsed b2's lines after its own:
+ * names b already has keep their first type, the rest are added in b2's
+ * order, strings are copied. */
+static int batch_append(struct ingest_batch *b, const struct ingest_batch *b2)
+{
+	struct tagname_label labels[LP_MAX_LABELS];
+	uint32_t *map = malloc((b2->nnames ? b2->nnames : 1) * sizeof *map);
+	int rc = map ? 0 : -ENOMEM;
+
+	for (size_t i = 0; rc == 0 && i < b2->nnames; i++) {
+		const struct batch_name *n = &b2->names[i];
+		for (uint32_t j = 0; j < n->nlabels && j < LP_MAX_LABELS; j++) {
+			const struct batch_label *l = &b2->labels[n->first_label + j];
+			labels[j] = (struct tagname_label){b2->arena.data + l->key_off, l->key_len,
+							   b2->arena.data + l->value_off, l->value_len};
+		}
+		rc = ingest__name(b, b2->arena.data + n->off, n->len, n->type, labels,
+				  n->nlabels < LP_MAX_LABELS ? n->nlabels : LP_MAX_LABELS, &map[i]);
+	}
+	for (size_t i = 0; rc == 0 && i < b2->npending; i++) {
+		struct pending_sample q = b2->pending[i];
+		q.name = map[q.name];
+		if (q.type == VALUE_STRING)
+			q.v.s.off = ingest__keep(b, b2->arena.data + q.v.s.off, q.v.s.len);
+		rc = ingest__add(b, &q);
+	}
+	if (rc == 0 && strbuf_failed(&b->arena))
+		rc = -ENOMEM;
+	free(map);
+	return rc;
+}
+
+static void report_append(struct ingest_report *rep, const struct ingest_report *r2)
+{
+	rep->lines += r2->lines;
+	rep->bad_lines += r2->bad_lines;
+	for (size_t i = 0; i < r2->nerrors && rep->nerrors < INGEST_ERRORS_MAX; i++)
+		rep->errors[rep->nerrors++] = r2->errors[i];
+}
+
+/* Parse body into b, its second half on a thread of its own when that is
+ * worth it; the result is what one thread would have made of it. */
+static int add_lp_body(struct ingest *ing, struct ingest_batch *b, const char *body, size_t len,
+		       enum lp_precision precision, int64_t now_ns, struct ingest_report *rep)
+{
+	struct lp_parser whole, first;
+	struct half *h = NULL;
+	pthread_t thread;
+	long busy = atomic_fetch_add(&ing->parsing, 1) + 1;
+	int rc;
+
+	now_ns = truncate_to(now_ns, precision);
+	lp_parser_init(&whole, body, len, precision);
+	if (len < SPLIT_PARSE_MIN_BYTES || busy >= ing->cores || !(h = calloc(1, sizeof *h)) ||
+	    ingest__batch_new(ing, &h->b) != 0) {
+		rc = add_lp_lines(b, &whole, now_ns, 0, rep);
+		goto out;
+	}
+	h->now_ns = now_ns;
+	lp_parser_split(&whole, len / 2, &first, &h->p);
+	if (pthread_create(&thread, NULL, parse_half, h) != 0) {
+		rc = add_lp_lines(b, &whole, now_ns, 0, rep);
+		goto out;
+	}
+	atomic_fetch_add(&ing->split_parses, 1);
+	rc = add_lp_lines(b, &first, now_ns, 0, rep);
+	pthread_join(thread, NULL);
+	if (rc == 0)
+		rc = h->rc;
+	if (rc == 0)
+		rc = batch_append(b, h->b);
+	report_append(rep, &h->rep);
+out:
+	if (h)
+		ingest_batch_free(h->b);
+	free(h);
+	atomic_fetch_sub(&ing->parsing, 1);
+	return rc;
+}
+
 int ingest_parse_lp(struct ingest *ing, const char *body, size_t len, enum lp_precision precision,
 		    int64_t now_ns, struct ingest_batch **out, struct ingest_report *rep)
 {
@@ -653,7 +764,7 @@ int ingest_parse_lp(struct ingest *ing, const char *body, size_t len, enum lp_pr
 	memset(rep, 0, sizeof *rep);
 	if ((rc = ingest__batch_new(ing, &b)) != 0)
 		return rc;
-	if ((rc = add_lp_text(b, body, len, precision, now_ns, 0, rep)) != 0) {
+	if ((rc = add_lp_body(ing, b, body, len, precision, now_ns, rep)) != 0) {
 		ingest_batch_free(b);
 		return rc;
 	}
@@ -821,6 +932,7 @@ void ingest_stats(struct ingest *ing, struct ingest_stats *out)
 	out->samples = atomic_load(&ing->samples);
 	out->bad_lines = atomic_load(&ing->bad_lines);
 	out->refused_busy = atomic_load(&ing->refused_busy);
+	out->split_parses = atomic_load(&ing->split_parses);
 	pthread_mutex_lock(&ing->lock);
 	out->pending_bytes = ing->pending;
 	pthread_mutex_unlock(&ing->lock);

@@ -119,6 +119,7 @@ void ingest_batch_free(struct ingest_batch *batch);
 struct ingest_stats {
 	uint64_t batches, samples, bad_lines, refused_busy;
 	uint64_t pending_bytes;
+	uint64_t split_parses;  /* bodies parsed in two halves on two threads */
 };
 
 void ingest_stats(struct ingest *ing, struct ingest_stats *out);

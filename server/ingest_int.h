@@ -19,6 +19,9 @@ struct ingest {
 	pthread_cond_t room;
 	size_t pending;       /* bytes submitted, not yet durable */
 	_Atomic uint64_t batches, samples, bad_lines, refused_busy;
+	long cores;           /* online CPUs, for the two-thread parse */
+	_Atomic long parsing; /* line-protocol bodies being parsed now */
+	_Atomic uint64_t split_parses;
 };
 
 /* One distinct tag name of the batch. */

@@ -709,26 +709,54 @@ static int parse_line(const struct cur *c, size_t s, enum lp_precision prec, str
 	return scan_time(c, i, prec, out);
 }
 
+/* Step p over its next line: c gets the line's bytes [c->start, c->end)
+ * and its number; p moves past the line and its newlines. */
+static void take_line(struct lp_parser *p, struct cur *c)
+{
+	uint32_t inner = 0;
+	size_t pos = p->pos, end = line_end(p->buf, pos, p->len, &inner);
+
+	c->b = p->buf;
+	c->start = pos;
+	c->end = end;
+	c->line_no = p->line_no;
+	if (end < p->len) {
+		p->pos = end + 1;
+		inner++;
+		if (end > pos && p->buf[end - 1] == '\r')
+			c->end--;
+	} else {
+		p->pos = p->len;
+		/* a final "\\\n" ends the buffer: 1.x drops the newline */
+		if (end > pos && p->buf[end - 1] == '\n')
+			c->end--;
+	}
+	p->line_no += inner;
+}
+
+void lp_parser_skip(struct lp_parser *p, size_t at)
+{
+	struct cur c;
+
+	while (p->pos < p->len && p->pos < at)
+		take_line(p, &c);
+}
+
+void lp_parser_split(const struct lp_parser *p, size_t at, struct lp_parser *first,
+		     struct lp_parser *second)
+{
+	*second = *p;
+	lp_parser_skip(second, at);
+	*first = *p;
+	first->len = second->pos;
+}
+
 int lp_next(struct lp_parser *p, struct lp_line *out, struct lp_error *err)
 {
 	while (p->pos < p->len) {
-		uint32_t inner = 0;
-		size_t pos = p->pos, end = line_end(p->buf, pos, p->len, &inner);
-		struct cur c = {p->buf, pos, end, p->line_no, err};
-
-		if (end < p->len) {
-			p->pos = end + 1;
-			inner++;
-			if (end > pos && p->buf[end - 1] == '\r')
-				c.end--;
-		} else {
-			p->pos = p->len;
-			/* a final "\\\n" ends the buffer: 1.x drops the newline */
-			if (end > pos && p->buf[end - 1] == '\n')
-				c.end--;
-		}
-		p->line_no += inner;
-		size_t s = pos;
+		struct cur c = {.err = err};
+		take_line(p, &c);
+		size_t s = c.start;
 		while (s < c.end && is_ws(p->buf[s]))
 			s++;
 		if (s == c.end || p->buf[s] == '#')

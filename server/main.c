@@ -366,6 +366,8 @@ static void render_server_metrics(void *arg, struct strbuf *out)
 		{"historian_ingest_refused_busy_total", "counter",
 		 "Writes refused because storage was behind (503).", is.refused_busy},
 		{"historian_ingest_pending_bytes", "gauge", "Accepted, not yet durable.", is.pending_bytes},
+		{"historian_ingest_split_parses_total", "counter",
+		 "Line-protocol bodies parsed in two halves on two threads.", is.split_parses},
 		{"historian_udp_datagrams_total", "counter", "UDP datagrams received.", us.datagrams},
 		{"historian_udp_samples_total", "counter", "Samples taken from UDP.", us.samples},
 		{"historian_udp_parse_errors_total", "counter", "UDP lines refused.", us.bad_lines},

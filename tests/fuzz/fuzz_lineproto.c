@@ -1,4 +1,4 @@
-/* fuzz_lineproto.c: libFuzzer target for the line protocol parser (server/lineproto.c), under every precision.
+/* fuzz_lineproto.c: libFuzzer target for the line protocol parser (server/lineproto.c), under every precision, whole and split in two.
  * A write body is network input: no bytes may crash the parser, read outside the buffer or break its invariants. */
 #include <math.h>
 #include <stdint.h>
@@ -77,6 +77,43 @@ static void check_error(const struct lp_error *e, uint32_t first_line, uint32_t 
 	CHECK(e->message[0] != '\0');
 }
 
+/* The sequence of (result, line number, end position) a parser gives. */
+static size_t trace(struct lp_parser *p, uint64_t *out, size_t cap)
+{
+	static struct lp_line line;
+	struct lp_error err;
+	size_t n = 0;
+	int rc;
+
+	while ((rc = lp_next(p, &line, &err)) != 0) {
+		uint32_t at = rc == 1 ? line.line_no : err.line;
+		CHECK(n < cap);
+		out[n++] = ((uint64_t)(rc == 1) << 63) | ((uint64_t)at << 32) | (uint32_t)p->pos;
+	}
+	return n;
+}
+
+/* lp_parser_split's halves read what one parser reads, wherever the cut. */
+static void check_split(size_t size)
+{
+	static uint64_t whole[1 << 16], halves[1 << 16];
+	struct lp_parser p, a, b;
+	size_t nw, nh, at = size ? (size_t)(uint8_t)fuzz_buf[0] * size / 256 : 0;
+
+	if (size >= (1 << 16))
+		return;
+	lp_parser_init(&p, fuzz_buf, size, LP_PRECISION_NS);
+	nw = trace(&p, whole, 1 << 16);
+	lp_parser_init(&p, fuzz_buf, size, LP_PRECISION_NS);
+	lp_parser_split(&p, at, &a, &b);
+	CHECK(a.len == b.pos && b.pos <= size && (b.pos >= at || b.pos == size));
+	nh = trace(&a, halves, 1 << 16);
+	nh += trace(&b, halves + nh, (1 << 16) - nh);
+	CHECK(nh == nw);
+	for (size_t i = 0; i < nw; i++)
+		CHECK(halves[i] == whole[i]);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static struct lp_line line;
@@ -109,5 +146,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		CHECK(lp_next(&p, &line, &err) == 0);
 	}
+	check_split(size);
 	return 0;
 }

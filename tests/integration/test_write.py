@@ -89,6 +89,47 @@ class Writes(DaemonTest):
         t = raw(d, "now.v,x=1")["samples"][0]["t_ns"]
         self.assertTrue(before <= t <= after, (before, t, after))
 
+    def test_large_body_parsed_in_two_halves(self):
+        # A body over 256 KiB is parsed on two threads when a core is free;
+        # what is stored and reported must be what one thread makes of it:
+        # line numbers across a string that spans lines, bad lines in both
+        # halves, a type fixed in the first half and broken in the second.
+        d = self.daemon()
+        lines, expect_bad, n = [], [], 0
+        t0 = 1735689600
+        for i in range(12000):
+            if i in (10, 9000):
+                lines.append("garbage line %d" % i)
+                expect_bad.append(n + 1)
+            elif i == 6000:
+                lines.append('big,u=2 s="first\nsecond" %d' % (t0 + i))
+            elif i == 11000:
+                lines.append("big,u=1 v=7i %d" % (t0 + i))   # v is a float tag
+                expect_bad.append(n + 1)
+            elif i == 11500:
+                lines.append("late,u=3 x=%di %d" % (i, t0 + i))
+            else:
+                lines.append("big,u=1 v=%d.5 %d" % (i, t0 + i))
+            n += lines[-1].count("\n") + 1
+        body = "\n".join(lines) + "\n"
+        self.assertGreater(len(body), 300 * 1024)
+        status, headers, resp = self.post(d, "/write?precision=s", body)
+        doc = self.assertJsonError(status, headers, resp, 400, "partial_write")
+        self.assertEqual([e["line"] for e in doc["error"]["errors"]], expect_bad)
+        self.assertEqual(doc["error"]["refused_lines"], 3)
+        self.assertEqual(doc["error"]["written_samples"], 12000 - 3)
+        v = raw(d, "big.v,u=1", limit=20000)["samples"]
+        self.assertEqual(len(v), 12000 - 5)
+        self.assertEqual([s["v"] for s in v[:3]], [0.5, 1.5, 2.5])
+        self.assertEqual(v[-1]["v"], 11999.5)
+        self.assertEqual(raw(d, "big.s,u=2")["samples"][0]["v"], "first\nsecond")
+        self.assertEqual(raw(d, "late.x,u=3")["samples"][0]["v"], 11500)
+        status, _, body = d.get("/metrics")
+        split = [l for l in body.decode().splitlines()
+                 if l.startswith("historian_ingest_split_parses_total ")]
+        self.assertEqual(len(split), 1)
+        self.assertEqual(float(split[0].split()[1]), 1 if (os.cpu_count() or 1) >= 2 else 0)
+
     def test_partial_write_reports_bad_lines(self):
         d = self.daemon()
         body = ("good,a=1 v=1 1735689600000000000\n"

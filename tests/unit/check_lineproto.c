@@ -1405,6 +1405,62 @@ static void add_case(Suite *s, const char *name, const TTest *const tests[], int
 
 #define LOOP(tc, t, table) tcase_add_loop_test(tc, t, 0, N(table))
 
+/* ---- split parsers ------------------------------------------------------- */
+
+/* What lp_next gave for every line of a parse, as text, for comparison. */
+static void describe_all(struct lp_parser *p, char *out, size_t cap, size_t *used)
+{
+	int rc;
+
+	while ((rc = lp_next(p, &L, &E)) != 0) {
+		int n = rc > 0 ? snprintf(out + *used, cap - *used, "ok %u %.*s %u %" PRId64 "|", L.line_no,
+					  (int)L.measurement.len, L.measurement.ptr, L.nfields,
+					  L.has_time ? L.time_ns : -1)
+			       : snprintf(out + *used, cap - *used, "bad %u:%u %s|", E.line, E.column,
+					  E.message);
+		ck_assert_int_gt(n, 0);
+		*used += (size_t)n;
+		ck_assert_uint_lt(*used, cap);
+	}
+}
+
+/* The two halves of lp_parser_split read exactly what one parser reads,
+ * wherever the cut is asked for: through quoted and escaped newlines,
+ * CRLF, comments, bad lines and the final backslash-newline. */
+START_TEST(test_split_reads_the_same)
+{
+	static const char *const bodies[] = {
+		"m,a=1 f=1 10\nm,a=2 f=2 20\n\nm f=3\n",
+		"m s=\"one\ntwo\nthree\" 1\nm f=2 2\nm s=\"x\ny\" 3\n",
+		"m\\\nx a=1\nm b=2\r\n# comment \"quote\nm c=3\nbad line\nm d=4i 5\n",
+		"m a=1\r\n\r\nm b=\"unterminated\nm c=3\nm d=4\n",
+		"m a=1\nm a=\n  m a=2 7\nm a=3\\\n",
+		"x=\"q\" y\nm,k=v a=\"\\\"\n\" 9\nm a=1",
+	};
+	static char whole[8192], split[8192];
+
+	for (int k = 0; k < N(bodies); k++) {
+		const char *body = bodies[k];
+		size_t len = strlen(body), nw = 0;
+		struct lp_parser p, a, b;
+
+		lp_parser_init(&p, body, len, LP_PRECISION_NS);
+		describe_all(&p, whole, sizeof whole, &nw);
+		for (size_t at = 0; at <= len + 1; at++) {
+			size_t ns = 0;
+			lp_parser_init(&p, body, len, LP_PRECISION_NS);
+			lp_parser_split(&p, at, &a, &b);
+			ck_assert_uint_ge(b.pos, at < len ? at : len);
+			describe_all(&a, split, sizeof split, &ns);
+			describe_all(&b, split, sizeof split, &ns);
+			ck_assert_msg(ns == nw && memcmp(split, whole, nw) == 0,
+				      "body %d cut at %zu:\n%.*s\nwhole:\n%.*s", k, at, (int)ns, split, (int)nw,
+				      whole);
+		}
+	}
+}
+END_TEST
+
 static Suite *lineproto_suite(void)
 {
 	Suite *s = suite_create("lineproto");
@@ -1490,6 +1546,10 @@ static Suite *lineproto_suite(void)
 
 	tc = tcase_create("round_trip");
 	tcase_add_loop_test(tc, test_random_round_trip, 0, 4);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("split");
+	tcase_add_test(tc, test_split_reads_the_same);
 	suite_add_tcase(s, tc);
 	return s;
 }
