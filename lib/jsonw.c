@@ -407,17 +407,80 @@ static bool rounded_digits(double a, int prec, struct decimal *dec)
 	return strtod(text, NULL) == a;
 }
 
+/* Round the 17 correctly rounded digits d17 (exponent exp17) to prec < 17
+ * digits. That equals rounding a itself to prec digits unless d17 lies
+ * exactly on a prec-digit midpoint (digit prec is 5, the rest 0): a was
+ * within half a 17th-digit unit of d17, so it lies on d17's side of every
+ * other midpoint. False in that one case: then printf must decide. */
+static bool round_from17(const char *d17, int exp17, int prec, struct decimal *dec)
+{
+	bool rest = false, up;
+
+	for (int i = prec + 1; i < 17; i++)
+		rest |= d17[i] != '0';
+	if (d17[prec] == '5' && !rest)
+		return false;
+	up = d17[prec] > '5' || (d17[prec] == '5' && rest);
+	memcpy(dec->d, d17, (size_t)prec);
+	dec->exp = exp17;
+	for (int i = prec - 1; up && i >= 0; i--) {
+		up = dec->d[i] == '9';
+		dec->d[i] = up ? '0' : (char)(dec->d[i] + 1);
+	}
+	if (up) { /* 99..9 became 100..0 */
+		dec->d[0] = '1';
+		dec->exp++;
+	}
+	dec->n = (size_t)prec;
+	while (dec->n > 1 && dec->d[dec->n - 1] == '0')
+		dec->n--;
+	return true;
+}
+
+static bool reads_back(const struct decimal *dec, double a)
+{
+	char text[48];
+	size_t n = 0;
+
+	text[n++] = dec->d[0];
+	text[n++] = '.';
+	memcpy(text + n, dec->d + 1, dec->n - 1);
+	n += dec->n - 1;
+	snprintf(text + n, sizeof text - n, "e%d", dec->exp);
+	return strtod(text, NULL) == a;
+}
+
 /* From prec digits up, the first correctly rounded decimal that reads back
  * as a. A correctly rounded 15-digit decimal that round-trips is the
  * shortest for a normal double: any shorter decimal d that rounds to a lies
  * within 2^-53 of it, relatively, far inside the 5e-16 that rounding a to
- * 15 digits may move, so that rounding lands on d itself. */
+ * 15 digits may move, so that rounding lands on d itself.
+ *
+ * One snprintf gives the 17 digits (which always round-trip); the shorter
+ * candidates are rounded from them (round_from17) and only checked with
+ * strtod: means and other computed values need 16 or 17 digits, and
+ * printf's exact binary-to-decimal conversion was most of their cost. */
 static void shortest_rounded(double a, int prec, struct decimal *dec)
 {
-	while (prec < 17 && !rounded_digits(a, prec, dec))
-		prec++;
-	if (prec == 17)
-		rounded_digits(a, 17, dec); /* 17 digits always round-trip */
+	char text[48], d17[17];
+	const char *p;
+	int exp17, n = 0;
+
+	snprintf(text, sizeof text, "%.16e", a);
+	for (p = text; *p && *p != 'e'; p++)
+		if (*p >= '0' && *p <= '9' && n < 17)
+			d17[n++] = *p;
+	exp17 = *p == 'e' ? atoi(p + 1) : 0;
+	for (; prec < 17; prec++) {
+		if (round_from17(d17, exp17, prec, dec) ? reads_back(dec, a)
+							: rounded_digits(a, prec, dec))
+			return;
+	}
+	memcpy(dec->d, d17, 17);
+	dec->n = 17;
+	dec->exp = exp17;
+	while (dec->n > 1 && dec->d[dec->n - 1] == '0')
+		dec->n--;
 }
 
 static size_t put(char *dst, const char *src, size_t len)
