@@ -62,7 +62,7 @@ static const struct config_key keys[] = {
 	 "most HTTP connections open at once; more are refused", NULL},
 	{"http", "max_body_size", KIND_SIZE, OFF(http_max_body_bytes), "64MiB", 1024, 1ull << 30,
 	 "request bodies (writes) above this get 413; gzip bodies count inflated", NULL},
-	{"http", "request_memory", KIND_SIZE, OFF(http_request_memory_bytes), "1MiB", 64 * 1024,
+	{"http", "request_memory", KIND_SIZE, OFF(http_request_memory_bytes), "256KiB", 64 * 1024,
 	 64ull << 20, "per-connection memory for a request's line, headers and URL parameters", NULL},
 	{"mqtt", "listen", KIND_LISTEN, OFF(mqtt_listen), "127.0.0.1:1883", 0, 0,
 	 "MQTT endpoint address as ADDRESS:PORT, [IPV6]:PORT, or off", NULL},

@@ -216,12 +216,19 @@ class Errors(DaemonTest):
         self.assertEqual(json.loads(body)["error"]["code"], "not_found")
 
     def test_request_memory_bounds_the_url(self):
-        # 2,000 tag= parameters (126 KB of URL) are answered with 256 KiB of
-        # request memory; under the 64 KiB minimum the daemon refuses to start.
-        d = self.daemon(config="[http]\nrequest_memory = 256KiB\n")
+        # 2,000 tag= parameters (126 KB of URL) are answered with the default
+        # 256 KiB of request memory, 7,000 with 1 MiB; under the 64 KiB
+        # minimum the daemon refuses to start.
+        d = self.daemon()
         names = ["plant.unit%04d.temperature,site=north,area=boilers" % i for i in range(2000)]
         query = "&".join("tag=" + urllib.parse.quote(n) for n in names)
         status, _, body = d.get("/api/v1/current?" + query)
+        self.assertEqual(status, 404, body)
+        self.assertIn(b"unknown_tag", body)
+        big = self.daemon(config="[http]\nrequest_memory = 1MiB\n")
+        names = ["plant.unit%04d.temperature,site=north,area=boilers" % i for i in range(7000)]
+        query = "&".join("tag=" + urllib.parse.quote(n) for n in names)
+        status, _, body = big.get("/api/v1/current?" + query, timeout=20)
         self.assertEqual(status, 404, body)
         self.assertIn(b"unknown_tag", body)
         small = os.path.join(d.tmp, "small.conf")

@@ -143,7 +143,7 @@ static const struct {
 	{"http", "connection_timeout", NULL},
 	{"http", "max_connections", "1024"},
 	{"http", "max_body_size", "64MiB"},
-	{"http", "request_memory", "1MiB"},
+	{"http", "request_memory", "256KiB"},
 	{"mqtt", "listen", "127.0.0.1:1883"},
 	{"mqtt", "max_connections", "20000"},
 	{"mqtt", "max_packet_size", "1MiB"},
