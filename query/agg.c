@@ -63,7 +63,7 @@ static void open_bucket(struct agg *a)
 	for (int i = 0; i < AGG_FN_COUNT; i++)
 		a->cur.v[i] = NAN;
 	a->pos = lo;
-	a->sum = a->m2 = a->mean_acc = a->integral_s = 0;
+	a->sum = a->m2 = a->mean_acc = a->integral_ns = 0;
 	a->usable_ns = a->good_ns = 0;
 	a->uncertain = false;
 }
@@ -107,7 +107,7 @@ static void span_to(struct agg *a, int64_t to, const struct next_sample *n)
 		return;
 	va = value_at(a, from, n);
 	vb = value_at(a, lim, n);
-	a->integral_s += (va + vb) * 0.5 * ((double)d / 1e9);
+	a->integral_ns += (va + vb) * 0.5 * (double)d;
 }
 
 static int close_bucket(struct agg *a, const struct next_sample *n)
@@ -118,8 +118,8 @@ static int close_bucket(struct agg *a, const struct next_sample *n)
 
 	span_to(a, b->hi, n);
 	if (a->usable_ns > 0 && !a->prm.skip_integral) {
-		b->v[AGG_INTEGRAL] = a->integral_s;
-		b->v[AGG_TWA] = a->integral_s / ((double)a->usable_ns / 1e9);
+		b->v[AGG_INTEGRAL] = a->integral_ns / 1e9;
+		b->v[AGG_TWA] = a->integral_ns / (double)a->usable_ns;
 	}
 	if (lim > b->lo && !a->prm.skip_signal)
 		b->v[AGG_PERCENT_GOOD] = 100.0 * (double)a->good_ns / (double)(lim - b->lo);
@@ -302,7 +302,7 @@ int agg_chunk(struct agg *a, const struct store_chunk_stats *c)
 	 * from its integral: every sample in it is good and usable (no flags). */
 	span_to(a, c->first_ts, &n);
 	merge_chunk(a, c);
-	a->integral_s += a->prm.linear ? c->integral : c->integral_step;
+	a->integral_ns += (a->prm.linear ? c->integral : c->integral_step) * 1e9;
 	a->usable_ns += d;
 	a->good_ns += d;
 	a->pos = c->last_ts;

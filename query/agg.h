@@ -131,7 +131,10 @@ struct agg {
 	bool in_bucket;
 	int64_t pos;                /* the current bucket's signal is accounted up to here */
 	double sum, mean_acc, m2;  /* Welford's running mean and squares */
-	double integral_s;         /* value x seconds */
+	/* value x nanoseconds: a value held over a span of d ns adds v*d, and
+	 * twa divides by the usable ns, so a constant signal averages to
+	 * itself exactly (per-second steps rounded 10 to 9.999999999999998) */
+	double integral_ns;
 	int64_t usable_ns, good_ns;
 	bool uncertain;            /* some input was not good or not usable */
 	bool have_next;            /* a sample after the range is known (agg_after) */

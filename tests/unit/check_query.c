@@ -645,6 +645,31 @@ START_TEST(test_now_inside_the_range)
 }
 END_TEST
 
+/* A value held constant averages to itself exactly, whatever the span:
+ * summing value-seconds per span turned 10 into 9.999999999999998 for
+ * spans such as 56,757,594,619 ns (one span in 25 did, and a third of the
+ * buckets with two spans). */
+START_TEST(test_constant_twa_is_exact)
+{
+	struct det d;
+	struct query_buckets out;
+
+	det_open(&d, VALUE_FLOAT64, STORE_INTERP_STEP, 0);
+	det_put(&d, T_JUN10, 10, QUALITY_GOOD);
+	det_put(&d, T_JUN10 + HOUR + 905354145836, 10, QUALITY_GOOD);
+	det_put(&d, T_JUN10 + 2 * HOUR + 6781360648, 10, QUALITY_GOOD);
+	struct agg_params prm = det_prm(&d, AGG_QMODE_NOT_BAD, T_JUN10 + 10 * HOUR);
+	det_agg(&d, T_JUN10 + HOUR - 56757594619, T_JUN10 + 3 * HOUR, HOUR, &prm, QUERY_FILL_NULL, 0,
+		&out);
+	ck_assert_uint_eq(out.count, 3);
+	for (size_t i = 0; i < out.count; i++)
+		ck_assert_msg(out.b[i].v[AGG_TWA] == 10.0, "bucket %zu: twa %.17g", i,
+			      out.b[i].v[AGG_TWA]);
+	query_buckets_free(&out);
+	store_close(d.st);
+}
+END_TEST
+
 /* Interpolated values: linear between usable samples, quality from every sample used, stale, booleans step. */
 START_TEST(test_interpolated_values)
 {
@@ -1776,6 +1801,7 @@ static Suite *query_suite(void)
 	tcase_add_test(tc, test_percent_good);
 	tcase_add_test(tc, test_stale_timeout_makes_a_gap);
 	tcase_add_test(tc, test_now_inside_the_range);
+	tcase_add_test(tc, test_constant_twa_is_exact);
 	tcase_add_test(tc, test_interpolated_values);
 	tcase_add_test(tc, test_interpolated_boolean_is_step);
 	tcase_add_test(tc, test_calendar_days_across_dst);
