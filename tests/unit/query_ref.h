@@ -421,31 +421,32 @@ static void ref_fill_linear_one(const struct ref_series *r, const struct qcase *
 				size_t k, int f)
 {
 	const struct ref_sample *s;
-	double xa = 0, ya = NAN, xb = 0, yb = NAN;
+	int64_t xa = 0, xb = 0; /* ns: as doubles they keep only 256 ns near 2024 */
+	double ya = NAN, yb = NAN;
 
 	for (size_t j = k; j-- > 0;)
 		if (!ref_empty(&b[j]) && !isnan(b[j].v[f])) {
-			xa = (double)b[j].lo;
+			xa = b[j].lo;
 			ya = b[j].v[f];
 			break;
 		}
 	if (isnan(ya) && ref_value_like(f) && (s = ref_usable_near(r, &q->prm, q->start, false)) != NULL) {
-		xa = (double)s->ts;
+		xa = s->ts;
 		ya = s->v;
 	}
 	for (size_t j = k + 1; j < n; j++)
 		if (!ref_empty(&b[j]) && !isnan(b[j].v[f])) {
-			xb = (double)b[j].lo;
+			xb = b[j].lo;
 			yb = b[j].v[f];
 			break;
 		}
 	if (isnan(yb) && ref_value_like(f) && (s = ref_usable_near(r, &q->prm, q->end, true)) != NULL) {
-		xb = (double)s->ts;
+		xb = s->ts;
 		yb = s->v;
 	}
 	if (isnan(ya) || isnan(yb))
 		return;
-	b[k].v[f] = ya + (yb - ya) * (((double)b[k].lo - xa) / (xb - xa));
+	b[k].v[f] = ya + (yb - ya) * ((double)(b[k].lo - xa) / (double)(xb - xa));
 	b[k].mag[f] = fmax(fabs(ya), fabs(yb));
 	b[k].filled = true;
 }
