@@ -298,6 +298,23 @@ static int merge_cluster(struct store_scan *sc, size_t from, size_t to, size_t h
 	return rc == 0 ? sample_buf_sort_dedup(&sc->out, NULL) : rc;
 }
 
+/* A chunk taken alone: its statistics when they answer the caller (1, blk
+ * set), else its samples in [t0, t1) decoded into sc->out (0); or an
+ * error. */
+static int single_chunk(struct store_scan *sc, const struct catalog_chunk *c, struct store_block *blk)
+{
+	int rc;
+
+	if (offer_stats(sc, c)) {
+		*blk = (struct store_block){.type = sc->type, .stats = &sc->stats};
+		return 1;
+	}
+	if ((rc = load_chunk(sc, c)) != 0)
+		return rc;
+	sample_buf_clear(&sc->out);
+	return append_decoded(sc, &sc->out, sc->t0, sc->t1);
+}
+
 /* Numbers: walk the chunks (by t_min) as clusters of overlapping ones.
  * Head samples before a cluster go out first; a lone chunk with no head
  * sample in its span streams (or goes out as its stats); a cluster, or a
@@ -325,15 +342,7 @@ static int next_clustered(struct store_scan *sc, struct store_block *blk)
 			head_end++;
 		sc->next_chunk = to;
 		if (to == from + 1 && head_end == sc->head_pos) {
-			const struct catalog_chunk *c = &sc->chunks.rows[from];
-			if (offer_stats(sc, c)) {
-				*blk = (struct store_block){.type = sc->type, .stats = &sc->stats};
-				return 1;
-			}
-			if ((rc = load_chunk(sc, c)) != 0)
-				return rc;
-			sample_buf_clear(&sc->out);
-			if ((rc = append_decoded(sc, &sc->out, sc->t0, sc->t1)) != 0)
+			if ((rc = single_chunk(sc, &sc->chunks.rows[from], blk)) != 0)
 				return rc;
 		} else if ((rc = merge_cluster(sc, from, to, head_end)) != 0) {
 			return rc;
@@ -356,17 +365,9 @@ int store_scan_next(struct store_scan *sc, struct store_block *blk)
 	 * path: they go chunk by chunk, then the head, so overlapping string
 	 * chunks are not merged until compaction merges them. */
 	while (sc->next_chunk < sc->chunks.count) {
-		const struct catalog_chunk *c = &sc->chunks.rows[sc->next_chunk++];
-		if (offer_stats(sc, c)) {
-			*blk = (struct store_block){.type = sc->type, .stats = &sc->stats};
-			return 1;
-		}
-		if ((rc = load_chunk(sc, c)) != 0)
-			return rc;
-		sample_buf_clear(&sc->out);
-		/* Streaming: chunks are disjoint, and the head's samples start
-		 * after the last chunk; clip each chunk to the range. */
-		if ((rc = append_decoded(sc, &sc->out, sc->t0, sc->t1)) != 0)
+		/* Streaming: each chunk clipped to the range on its own, then
+		 * the head, whose samples start after the last chunk. */
+		if ((rc = single_chunk(sc, &sc->chunks.rows[sc->next_chunk++], blk)) != 0)
 			return rc;
 		if (sc->out.count)
 			return fill_block(sc, &sc->out, true, blk);
