@@ -98,28 +98,10 @@ out:
 	return rc;
 }
 
-int catalog_file_set_bytes(struct catalog *cat, uint64_t file_id, uint64_t bytes)
-{
-	struct catalog_conn *w = NULL;
-	struct catalog__bind b;
-	int rc;
-
-	if (bytes > INT64_MAX)
-		return catalog__fail(-EINVAL, "file size %llu too large", (unsigned long long)bytes);
-	rc = catalog__write_begin(cat, &w);
-	if (rc < 0)
-		return rc;
-	b = catalog__bind_start(w->stmt[CS_FILE_SET_BYTES]);
-	catalog__bind_i64(&b, (int64_t)file_id);
-	catalog__bind_i64(&b, (int64_t)bytes);
-	rc = b.src != SQLITE_OK ? CATALOG__SQLFAIL(w, b.src, "bind file")
-				: catalog__run(w, w->stmt[CS_FILE_SET_BYTES], "set file size");
-	if (rc == 0 && sqlite3_changes(w->db) == 0)
-		rc = catalog__fail(-ENOENT, "no chunk file with id %llu", (unsigned long long)file_id);
-	return catalog__write_end(cat, rc);
-}
-
-int catalog_file_set_compacted(struct catalog *cat, uint64_t file_id)
+/* One UPDATE of file id's row in its own transaction: statement stmt with
+ * ?1 the id and, when value is given, ?2 that value. -ENOENT for no row. */
+static int file_update(struct catalog *cat, int stmt, uint64_t file_id, const int64_t *value,
+		       const char *what)
 {
 	struct catalog_conn *w = NULL;
 	struct catalog__bind b;
@@ -127,13 +109,29 @@ int catalog_file_set_compacted(struct catalog *cat, uint64_t file_id)
 
 	if (rc < 0)
 		return rc;
-	b = catalog__bind_start(w->stmt[CS_FILE_SET_COMPACTED]);
+	b = catalog__bind_start(w->stmt[stmt]);
 	catalog__bind_i64(&b, (int64_t)file_id);
+	if (value)
+		catalog__bind_i64(&b, *value);
 	rc = b.src != SQLITE_OK ? CATALOG__SQLFAIL(w, b.src, "bind file")
-				: catalog__run(w, w->stmt[CS_FILE_SET_COMPACTED], "mark file compacted");
+				: catalog__run(w, w->stmt[stmt], what);
 	if (rc == 0 && sqlite3_changes(w->db) == 0)
 		rc = catalog__fail(-ENOENT, "no chunk file with id %llu", (unsigned long long)file_id);
 	return catalog__write_end(cat, rc);
+}
+
+int catalog_file_set_bytes(struct catalog *cat, uint64_t file_id, uint64_t bytes)
+{
+	int64_t v = (int64_t)bytes;
+
+	if (bytes > INT64_MAX)
+		return catalog__fail(-EINVAL, "file size %llu too large", (unsigned long long)bytes);
+	return file_update(cat, CS_FILE_SET_BYTES, file_id, &v, "set file size");
+}
+
+int catalog_file_set_compacted(struct catalog *cat, uint64_t file_id)
+{
+	return file_update(cat, CS_FILE_SET_COMPACTED, file_id, NULL, "mark file compacted");
 }
 
 /* Inside the writer's transaction: delete file id's row; *start gets its
