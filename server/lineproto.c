@@ -734,7 +734,9 @@ static void take_line(struct lp_parser *p, struct cur *c)
 	p->line_no += inner;
 }
 
-void lp_parser_skip(struct lp_parser *p, size_t at)
+/* Step over whole lines, without parsing them, until the position is at
+ * or past at (or the end); line numbers go on counting. */
+static void skip_lines(struct lp_parser *p, size_t at)
 {
 	struct cur c;
 
@@ -746,7 +748,7 @@ void lp_parser_split(const struct lp_parser *p, size_t at, struct lp_parser *fir
 		     struct lp_parser *second)
 {
 	*second = *p;
-	lp_parser_skip(second, at);
+	skip_lines(second, at);
 	*first = *p;
 	first->len = second->pos;
 }

@@ -101,14 +101,10 @@ void lp_parser_init(struct lp_parser *p, const char *buf, size_t len, enum lp_pr
  * out. docs/LINE_PROTOCOL.md gives the grammar, limits and messages. */
 int lp_next(struct lp_parser *p, struct lp_line *out, struct lp_error *err);
 
-/* Step over whole lines, without parsing them, until the position is at
- * or past at (or the end): line ends are found as lp_next finds them
- * (quoted newlines, backslash-newline), and line numbers go on counting. */
-void lp_parser_skip(struct lp_parser *p, size_t at);
-
-/* Cut what p has left in two at the first line start at or past at:
- * first reads the lines before it, second the rest, each numbering its
- * lines as p would. Together they give exactly the lines, errors and
+/* Cut what p has left in two at the first line start at or past at
+ * (line ends found as lp_next finds them: quoted newlines and
+ * backslash-newline do not end a line): first reads the lines before it,
+ * second the rest, each numbering its lines as p would. Together they give exactly the lines, errors and
  * numbers p would, so two threads may parse the halves of one body. */
 void lp_parser_split(const struct lp_parser *p, size_t at, struct lp_parser *first,
 		     struct lp_parser *second);
